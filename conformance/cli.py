@@ -1,0 +1,176 @@
+"""The ``snapconf`` command: run the suites, manage the testbed, validate profiles,
+rebuild reports, and clean up what runs left behind.
+
+Bad input ends with one clear sentence on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from conformance import __version__
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one sentence, exit status 2."""
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"snapconf: {message}\n")
+    return EXIT_USAGE
+
+
+# ---------------------------------------------------------------- testbed
+
+
+def cmd_testbed(args: argparse.Namespace) -> int:
+    from conformance import testbed
+    from conformance.testbed.layout import Layout
+
+    layout = Layout.default()
+    if args.action == "up":
+        testbed.up(layout)
+    elif args.action == "down":
+        testbed.down(layout)
+    elif args.action == "kubeconfig":
+        print(layout.kubeconfig)
+        return 0 if layout.kubeconfig.exists() else 1
+    else:
+        rows = testbed.status(layout)
+        width = max(len(r.name) for r in rows)
+        for row in rows:
+            state = "running" if row.running else ("dead" if row.pid else "stopped")
+            pid = f"pid {row.pid}" if row.pid else ""
+            print(f"{row.name:<{width}}  {state:<8} {pid}")
+        up = all(r.running for r in rows)
+        print(f"kubeconfig: {layout.kubeconfig}" if up else "testbed is not (fully) up")
+        return 0 if up else 1
+    return 0
+
+
+# ---------------------------------------------------------------- profile
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from conformance.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(Path(args.path))
+    except ProfileError as err:
+        return _fail(str(err))
+    declared = sorted(name for name, on in profile.capabilities.items() if on)
+    print(f"{args.path}: valid profile for driver {profile.driver}")
+    print(f"capabilities: {', '.join(declared) or '(none)'}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snapconf",
+        description="Conformance harness for snapshot-capable CSI drivers.",
+    )
+    parser.add_argument("--version", action="version", version=f"snapconf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the conformance suites and write the report",
+        description=(
+            "Run the conformance suites against a cluster. Without --kubeconfig (and with "
+            "$KUBECONFIG unset) the embedded testbed is brought up and used with the "
+            "hostpath profile. Arguments after -- go to pytest."
+        ),
+    )
+    run.add_argument("--profile", type=Path, help="driver profile (default: the hostpath profile)")
+    run.add_argument("--kubeconfig", type=Path, help="kubeconfig of the cluster under test")
+    run.add_argument("-n", "--workers", type=int, default=1, help="parallel workers (pytest-xdist)")
+    run.add_argument("--area", action="append", default=[], help="only this area (repeatable)")
+    run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where runs go")
+    run.add_argument("--manifests", type=Path, help="folder of templates overriding manifests/")
+    run.add_argument("--run-id", help="run id (default: generated)")
+    run.add_argument("--keep-on-failure", action="store_true", help="keep a failed test's objects")
+    run.add_argument("--baseline", type=Path, help="results.json of an earlier run to compare to")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest arguments")
+    run.set_defaults(func=cmd_run)
+
+    tb = sub.add_parser("testbed", help="the embedded single-node cluster")
+    tb.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
+    tb.set_defaults(func=cmd_testbed)
+
+    prof = sub.add_parser("profile", help="driver profiles")
+    prof_sub = prof.add_subparsers(dest="profile_command", required=True, metavar="ACTION")
+    validate = prof_sub.add_parser("validate", help="check a profile; exit 2 naming a bad field")
+    validate.add_argument("path")
+    validate.set_defaults(func=cmd_profile)
+
+    rep = sub.add_parser("report", help="rebuild report.html from a run's results.json")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--allure", action="store_true", help="also render allure's HTML report")
+    rep.set_defaults(func=cmd_report)
+
+    clean = sub.add_parser("cleanup", help="delete what runs left behind, by label only")
+    who = clean.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run-id", help="the run whose objects to delete")
+    who.add_argument("--all", action="store_true", help="every snapconf run's objects")
+    clean.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig (default: testbed or $KUBECONFIG)"
+    )
+    clean.set_defaults(func=cmd_cleanup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``snapconf`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from conformance.testbed.cluster import TestbedError
+
+    try:
+        return int(args.func(args))
+    except UsageError as err:
+        return _fail(str(err))
+    except TestbedError as err:
+        sys.stderr.write(f"snapconf: {err}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("snapconf: interrupted\n")
+        return 130
+
+
+def resolve_kubeconfig(flag: Path | None) -> Path | None:
+    """The kubeconfig to use: the flag, else $KUBECONFIG, else None (the testbed)."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("KUBECONFIG")
+    return Path(env) if env else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.runner import run
+
+    return run(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from conformance.runner import rebuild_report
+
+    return rebuild_report(args)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from conformance.runner import cleanup
+
+    return cleanup(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

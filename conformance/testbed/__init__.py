@@ -1,0 +1,15 @@
+"""The embedded testbed: a real single-node Kubernetes cluster run as host processes.
+
+Used by CI to test the suites, and by ``snapconf run`` when no kubeconfig is given.
+Each module does one job: ``layout`` (where things live), ``preflight`` (host checks),
+``build`` (Go binaries from pinned modules), ``images`` (local container images),
+``pki`` (certificates), ``configs`` (component config files), ``processes`` (start/stop
+by PID), ``bootstrap`` (cluster objects), ``cluster`` (up/down/status).
+"""
+
+from __future__ import annotations
+
+from conformance.testbed.cluster import TestbedError, down, status, up
+from conformance.testbed.layout import Layout
+
+__all__ = ["Layout", "TestbedError", "down", "status", "up"]

@@ -1,0 +1,159 @@
+"""The cluster objects the testbed provides once its processes run.
+
+Snapshot CRDs (from the pinned snapshotter module), the CSIDriver object, the two
+StorageClasses (Immediate and WaitForFirstConsumer) and the VolumeSnapshotClass that the
+reference profile names, and the readiness gates ``testbed up`` waits on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.kube import AlreadyExists, Kube
+from conformance.testbed.layout import DRIVER_NAME, NODE_NAME
+from conformance.waits import Waiter, pvc_bound
+
+STORAGE_CLASS = "csi-hostpath-sc"
+STORAGE_CLASS_WFFC = "csi-hostpath-sc-wffc"
+SNAPSHOT_CLASS = "csi-hostpath-snapclass"
+PROBE_PVC = "snapconf-testbed-probe"
+
+
+def csidriver() -> dict[str, Any]:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "CSIDriver",
+        "metadata": {"name": DRIVER_NAME},
+        "spec": {
+            "attachRequired": False,
+            "podInfoOnMount": True,
+            "fsGroupPolicy": "File",
+            "volumeLifecycleModes": ["Persistent"],
+            "storageCapacity": False,
+        },
+    }
+
+
+def storage_class(name: str, binding_mode: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": DRIVER_NAME,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": binding_mode,
+        "allowVolumeExpansion": True,
+    }
+
+
+def snapshot_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {"name": SNAPSHOT_CLASS},
+        "driver": DRIVER_NAME,
+        "deletionPolicy": "Delete",
+    }
+
+
+def ensure(kube: Kube, obj: dict[str, Any]) -> None:
+    """Create ``obj`` unless it exists (``testbed up`` is idempotent)."""
+    try:
+        kube.create(obj)
+    except AlreadyExists:
+        pass
+
+
+def crds(crd_dir: Path) -> list[dict[str, Any]]:
+    """The CRD documents of the snapshotter's ``client/config/crd`` folder."""
+    docs = []
+    for path in sorted(crd_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                docs.append(doc)
+    return docs
+
+
+def _established(obj: dict[str, Any] | None) -> bool:
+    conditions = (obj or {}).get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def _node_ready(obj: dict[str, Any] | None) -> bool:
+    conditions = (obj or {}).get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _driver_registered(obj: dict[str, Any] | None) -> bool:
+    drivers = (obj or {}).get("spec", {}).get("drivers") or []
+    return any(d.get("name") == DRIVER_NAME for d in drivers)
+
+
+def install_crds(kube: Kube, waiter: Waiter, crd_dir: Path, timeout: float) -> None:
+    """Create the snapshot CRDs and wait until each is Established."""
+    docs = crds(crd_dir)
+    for doc in docs:
+        ensure(kube, doc)
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        waiter.until(
+            "CustomResourceDefinition", name, None, _established,
+            timeout=timeout, op="crd-established", describe=f"CRD {name} to be Established",
+        )  # fmt: skip
+
+
+def install_classes(kube: Kube) -> None:
+    """The CSIDriver object and the classes the reference profile names."""
+    ensure(kube, csidriver())
+    ensure(kube, storage_class(STORAGE_CLASS, "Immediate"))
+    ensure(kube, storage_class(STORAGE_CLASS_WFFC, "WaitForFirstConsumer"))
+    ensure(kube, snapshot_class())
+
+
+def wait_node(waiter: Waiter, timeout: float) -> None:
+    waiter.until(
+        "Node", NODE_NAME, None, _node_ready,
+        timeout=timeout, op="node-ready", describe=f"node {NODE_NAME} to be Ready",
+    )  # fmt: skip
+
+
+def wait_driver(waiter: Waiter, timeout: float) -> None:
+    waiter.until(
+        "CSINode", NODE_NAME, None, _driver_registered,
+        timeout=timeout, op="driver-registered",
+        describe=f"CSINode {NODE_NAME} to list the driver {DRIVER_NAME}",
+    )  # fmt: skip
+
+
+def wait_default_service_account(waiter: Waiter, timeout: float) -> None:
+    waiter.until(
+        "ServiceAccount", "default", "default", lambda obj: obj is not None,
+        timeout=timeout, op="serviceaccount", describe="ServiceAccount default/default to exist",
+    )  # fmt: skip
+
+
+def probe_provisioning(kube: Kube, waiter: Waiter, timeout: float) -> None:
+    """A throwaway PVC must bind: proof that provisioner, driver and controllers work."""
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": PROBE_PVC, "namespace": "default"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": STORAGE_CLASS,
+            "resources": {"requests": {"storage": "1Mi"}},
+        },
+    }
+    ensure(kube, pvc)
+    bound = waiter.until(
+        "PersistentVolumeClaim", PROBE_PVC, "default", pvc_bound,
+        timeout=timeout, op="pvc-bound", describe="the testbed probe PVC to bind",
+    )  # fmt: skip
+    pv_name = ((bound or {}).get("spec") or {}).get("volumeName")
+    kube.delete("PersistentVolumeClaim", PROBE_PVC, "default")
+    waiter.gone("PersistentVolumeClaim", PROBE_PVC, "default", timeout=timeout, op="pvc-deleted")
+    if pv_name:
+        waiter.gone("PersistentVolume", pv_name, None, timeout=timeout, op="pv-deleted")

@@ -1,0 +1,444 @@
+"""Bring the testbed up, tear it down, and say what runs.
+
+``up`` is idempotent: a healthy testbed is left as it is; anything else (a testbed whose
+processes were killed, stale mounts, a leftover bridge) is cleaned first. A component that
+fails to start stops the bring-up with its log path and last lines, and everything started
+so far is torn down again, so nothing is left half-started.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.testbed import build, configs, images, pki, preflight, processes
+from conformance.testbed.layout import CNI_BRIDGE, NODE_NAME, SERVICE_CIDR, Layout
+
+Say = Callable[[str], None]
+
+#: Start order; ``down`` stops in reverse.
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "containerd",
+    "kubelet",
+    "snapshot-controller",
+    "hostpathplugin",
+    "csi-provisioner",
+    "csi-snapshotter",
+    "csi-resizer",
+)
+CGROUP_CONTROLLERS = (
+    "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory",
+    "net_cls", "net_prio", "perf_event", "pids", "rdma", "systemd",
+)  # fmt: skip
+STARTUP_TIMEOUT = 120.0
+
+
+class TestbedError(RuntimeError):
+    """Bring-up or teardown failed; the message is meant for the user as it is."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of ``snapconf testbed status``."""
+
+    name: str
+    pid: int | None
+    running: bool
+
+
+def _argv(layout: Layout, bins: dict[str, Path]) -> dict[str, list[str]]:
+    """The command line of every component."""
+    pki_dir, cfg, ports = layout.pki, layout.config, layout.ports
+    admin = str(layout.kubeconfig)
+    sock = str(layout.csi_socket)
+    sidecar = ["--kubeconfig", admin, "--leader-election=false", "--v=3"]
+    return {
+        "etcd": [
+            shutil.which("etcd") or "etcd",
+            "--name=snapconf", f"--data-dir={layout.etcd_data}",
+            f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
+            f"--advertise-client-urls=http://127.0.0.1:{ports.etcd_client}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+            f"--initial-cluster=snapconf=http://127.0.0.1:{ports.etcd_peer}",
+            "--listen-metrics-urls=", "--log-level=warn", "--quota-backend-bytes=2147483648",
+        ],
+        "kube-apiserver": [
+            str(bins["kube-apiserver"]),
+            f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={ports.apiserver}", "--endpoint-reconciler-type=none",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+            f"--client-ca-file={pki_dir / 'ca.crt'}",
+            f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--service-account-key-file={pki_dir / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            "--profiling=false", "--v=1",
+        ],
+        "kube-controller-manager": [
+            str(bins["kube-controller-manager"]),
+            f"--kubeconfig={cfg / 'controller-manager.kubeconfig'}",
+            f"--authentication-kubeconfig={cfg / 'controller-manager.kubeconfig'}",
+            f"--authorization-kubeconfig={cfg / 'controller-manager.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+            f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+            f"--root-ca-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+            "--use-service-account-credentials=true", "--leader-elect=false",
+            "--controllers=*,-cloud-node-lifecycle-controller", "--profiling=false", "--v=1",
+        ],
+        "kube-scheduler": [
+            str(bins["kube-scheduler"]),
+            f"--kubeconfig={cfg / 'scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={cfg / 'scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={cfg / 'scheduler.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}",
+            "--leader-elect=false", "--profiling=false", "--v=1",
+        ],
+        "containerd": [
+            shutil.which("containerd") or "containerd",
+            f"--config={cfg / 'containerd.toml'}", "--log-level=warn",
+        ],
+        "kubelet": [
+            str(bins["kubelet"]),
+            f"--config={cfg / 'kubelet.yaml'}",
+            f"--kubeconfig={cfg / 'kubelet.kubeconfig'}",
+            f"--root-dir={layout.kubelet_root}",
+            f"--cert-dir={layout.kubelet_root / 'pki'}",
+            f"--hostname-override={NODE_NAME}", "--v=1",
+        ],
+        "snapshot-controller": [str(bins["snapshot-controller"]), *sidecar],
+        "hostpathplugin": [
+            str(bins["hostpathplugin"]),
+            f"--endpoint=unix://{sock}", f"--nodeid={NODE_NAME}",
+            f"--statedir={layout.csi_data}",
+            f"--plugin-registration-dir={layout.plugins_registry}",
+            f"--kubelet-registration-path={sock}",
+        ],
+        "csi-provisioner": [
+            str(bins["csi-provisioner"]), f"--csi-address={sock}", *sidecar,
+            "--feature-gates=Topology=true", "--extra-create-metadata=true", "--timeout=60s",
+        ],
+        "csi-snapshotter": [
+            str(bins["csi-snapshotter"]), f"--csi-address={sock}", *sidecar,
+            "--extra-create-metadata=true", "--timeout=60s",
+        ],
+        "csi-resizer": [
+            str(bins["csi-resizer"]), f"--csi-address={sock}", *sidecar, "--timeout=60s",
+        ],
+    }  # fmt: skip
+
+
+def _https_ok(layout: Layout, port: int, path: str) -> bool:
+    context = ssl.create_default_context(cafile=str(layout.pki / "ca.crt"))
+    context.load_cert_chain(str(layout.pki / "admin.crt"), str(layout.pki / "admin.key"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _http_ok(port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def apiserver_ready(layout: Layout) -> bool:
+    """The apiserver answers /readyz with the admin certificate."""
+    return (layout.pki / "admin.crt").exists() and _https_ok(
+        layout, layout.ports.apiserver, "/readyz"
+    )
+
+
+def _ready_checks(layout: Layout) -> dict[str, Callable[[], bool]]:
+    """Host-level readiness of the components that have one (the rest are checked via the API)."""
+    return {
+        "etcd": lambda: _http_ok(layout.ports.etcd_client, "/health"),
+        "kube-apiserver": lambda: apiserver_ready(layout),
+        "containerd": lambda: images.ctr(layout, "version").returncode == 0,
+        "kubelet": lambda: _http_ok(layout.ports.kubelet_healthz, "/healthz"),
+        "hostpathplugin": layout.csi_socket.exists,
+    }
+
+
+def _start(layout: Layout, name: str, argv: Sequence[str], say: Say) -> None:
+    proc = processes.start(layout, name, argv)
+    check = _ready_checks(layout).get(name)
+    if check is None:
+        # no host-level probe: at least make sure it did not exit at once
+        if processes.wait_until(lambda: not processes.alive(proc), 1.0):
+            raise _start_failure(layout, name, "exited right after starting")
+        say(f"  started {name} (pid {proc.pid})")
+        return
+    ok = processes.wait_until(lambda: check() or not processes.alive(proc), STARTUP_TIMEOUT)
+    if not ok or not processes.alive(proc):
+        reason = (
+            "exited" if not processes.alive(proc) else f"not ready after {STARTUP_TIMEOUT:.0f}s"
+        )
+        raise _start_failure(layout, name, reason)
+    say(f"  started {name} (pid {proc.pid})")
+
+
+def _start_failure(layout: Layout, name: str, reason: str) -> TestbedError:
+    # the state directory goes away with the teardown; its logs are kept beside it
+    return TestbedError(
+        f"{name} {reason}; its log is {layout.failed_logs / layout.log(name).name}, "
+        "last lines:\n" + processes.log_tail(layout, name)
+    )
+
+
+def _write_configs(layout: Layout) -> None:
+    pki.ensure(layout)
+    configs.kubeconfig(layout, "admin", layout.kubeconfig)
+    configs.kubeconfig(
+        layout, "controller-manager", layout.config / "controller-manager.kubeconfig"
+    )
+    configs.kubeconfig(layout, "scheduler", layout.config / "scheduler.kubeconfig")
+    configs.kubeconfig(layout, "kubelet-client", layout.config / "kubelet.kubeconfig")
+    configs.containerd_config(layout)
+    configs.cni_config(layout)
+    configs.kubelet_config(layout)
+    for path in (layout.csi_socket_dir, layout.csi_data, layout.plugins_registry, layout.etcd_data):
+        path.mkdir(parents=True, exist_ok=True)
+    layout.etcd_data.chmod(0o700)
+
+
+def healthy(layout: Layout) -> bool:
+    """Every component runs and the apiserver answers."""
+    running = {p.name for p in processes.recorded(layout) if processes.alive(p)}
+    return running >= set(COMPONENTS) and apiserver_ready(layout)
+
+
+def up(layout: Layout | None = None, say: Say = print) -> Path:
+    """Bring the testbed up (or find it up) and return the admin kubeconfig path."""
+    layout = layout or Layout.default()
+    try:
+        preflight.check_host()
+        preflight.check_programs()
+    except preflight.PreflightError as err:
+        raise TestbedError(str(err)) from err
+    if healthy(layout):
+        say(f"testbed is already up; kubeconfig: {layout.kubeconfig}")
+        return layout.kubeconfig
+    if layout.state.exists() or processes.recorded(layout):
+        say("cleaning a previous testbed first")
+        down(layout, say=say, quiet=True)
+    try:
+        preflight.check_ports(layout)
+    except preflight.PreflightError as err:
+        raise TestbedError(str(err)) from err
+    started = time.monotonic()
+    try:
+        bins = build.build_all(layout, say)
+        archives = images.build_archives(layout, build.pause_source())
+        crd_dir = build.snapshot_crd_dir()
+    except (build.BuildError, subprocess.CalledProcessError, OSError) as err:
+        raise TestbedError(f"building the testbed failed: {err}") from err
+    say("starting the testbed")
+    try:
+        _write_configs(layout)
+        _bring_up(layout, bins, archives, crd_dir, say)
+    except BaseException as err:
+        say("bring-up failed; stopping what was started")
+        down(layout, say=say, quiet=True, keep_logs=True)
+        if isinstance(err, TestbedError):
+            raise
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise TestbedError(f"bring-up failed: {err}") from err
+    say(f"testbed is up in {time.monotonic() - started:.0f}s; kubeconfig: {layout.kubeconfig}")
+    return layout.kubeconfig
+
+
+def _bring_up(
+    layout: Layout, bins: dict[str, Path], archives: dict[str, Path], crd_dir: Path, say: Say
+) -> None:
+    from conformance.kube import Kube
+    from conformance.testbed import bootstrap
+    from conformance.waits import Waiter
+
+    argv = _argv(layout, bins)
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        _start(layout, name, argv[name], say)
+    _start(layout, "containerd", argv["containerd"], say)
+    images.import_images(layout, archives)
+    _start(layout, "kubelet", argv["kubelet"], say)
+    kube = Kube(str(layout.kubeconfig))
+    try:
+        waiter = Waiter(kube)
+        bootstrap.install_crds(kube, waiter, crd_dir, STARTUP_TIMEOUT)
+        bootstrap.install_classes(kube)
+        for name in COMPONENTS[COMPONENTS.index("snapshot-controller") :]:
+            _start(layout, name, argv[name], say)
+        bootstrap.wait_node(waiter, STARTUP_TIMEOUT)
+        bootstrap.wait_driver(waiter, STARTUP_TIMEOUT)
+        bootstrap.wait_default_service_account(waiter, STARTUP_TIMEOUT)
+        bootstrap.probe_provisioning(kube, waiter, STARTUP_TIMEOUT)
+    finally:
+        kube.close()
+
+
+def status(layout: Layout | None = None) -> list[ComponentStatus]:
+    """Each component with its PID and whether it runs."""
+    layout = layout or Layout.default()
+    known = {p.name: p for p in processes.recorded(layout)}
+    result = []
+    for name in COMPONENTS:
+        proc = known.get(name)
+        running = proc is not None and processes.alive(proc)
+        result.append(ComponentStatus(name, proc.pid if proc else None, running))
+    return result
+
+
+def _delete_pods(layout: Layout, say: Say) -> None:
+    """Delete every pod through the API so kubelet unmounts their volumes cleanly."""
+    if not apiserver_ready(layout):
+        return
+    running = {p.name for p in processes.recorded(layout) if processes.alive(p)}
+    if "kubelet" not in running or "hostpathplugin" not in running:
+        return
+    from conformance.kube import Kube, KubeError
+    from conformance.waits import Waiter, WaitTimeout
+
+    kube = Kube(str(layout.kubeconfig))
+    try:
+        pods, _ = kube.list("Pod")
+        for pod in pods:
+            meta = pod["metadata"]
+            kube.delete("Pod", meta["name"], meta["namespace"])
+        waiter = Waiter(kube)
+        for pod in pods:
+            meta = pod["metadata"]
+            waiter.gone("Pod", meta["name"], meta["namespace"], timeout=30, op="pod-deleted")
+    except (KubeError, WaitTimeout, OSError) as err:
+        say(f"  could not delete pods through the API ({err}); unmounting by hand")
+    finally:
+        kube.close()
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve()) if root.exists() else str(root)
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            points.append(point)
+    return sorted(set(points), key=lambda p: p.count("/"), reverse=True)
+
+
+def _unmount_all(root: Path) -> list[str]:
+    for _ in range(3):  # a bind mount onto itself shows up more than once
+        for point in _mounts_under(root):
+            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", point], capture_output=True)
+    return _mounts_under(root)
+
+
+def _detach_loops(root: Path) -> None:
+    listing = subprocess.run(
+        ["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in listing.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[1].strip().startswith(str(root)):
+            subprocess.run(["losetup", "-d", parts[0]], capture_output=True)
+
+
+def _remove_cgroups() -> None:
+    for controller in CGROUP_CONTROLLERS:
+        top = Path("/sys/fs/cgroup", controller, "kubepods")
+        if not top.is_dir():
+            continue
+        for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir():
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+        try:
+            top.rmdir()
+        except OSError:
+            pass
+
+
+def _remove_network() -> None:
+    if Path("/sys/class/net", CNI_BRIDGE).exists():
+        subprocess.run(["ip", "link", "delete", CNI_BRIDGE], capture_output=True)
+    results = Path("/var/lib/cni/results")
+    if results.is_dir():
+        for entry in results.glob("snapconf-*"):
+            entry.unlink(missing_ok=True)
+
+
+def down(
+    layout: Layout | None = None, say: Say = print, *, quiet: bool = False, keep_logs: bool = False
+) -> None:
+    """Stop every testbed process by PID, unmount, and remove the state directory."""
+    layout = layout or Layout.default()
+    started = time.monotonic()
+    _delete_pods(layout, say)
+    known = {p.name: p for p in processes.recorded(layout)}
+    for name in reversed(COMPONENTS):
+        proc = known.pop(name, None)
+        if name == "containerd":
+            _kill_containers(layout)
+        if proc is not None:
+            if not quiet:
+                say(f"  stopping {name} (pid {proc.pid})")
+            processes.stop(layout, proc)
+    for proc in known.values():
+        processes.stop(layout, proc)
+    # shims and containers outlive containerd; they carry our socket path on their command line
+    processes.kill_pids(processes.find_by_cmdline(str(layout.containerd)))
+    leftover = _unmount_all(layout.state)
+    _detach_loops(layout.state)
+    _remove_network()
+    _remove_cgroups()
+    if leftover:
+        raise TestbedError(f"could not unmount: {', '.join(leftover)}")
+    if layout.state.exists():
+        if keep_logs and layout.logs.exists():
+            shutil.rmtree(layout.failed_logs, ignore_errors=True)
+            shutil.copytree(layout.logs, layout.failed_logs)
+            say(f"  logs of the failed bring-up kept in {layout.failed_logs}")
+        shutil.rmtree(layout.state, ignore_errors=True)
+    if not quiet:
+        say(f"testbed is down ({time.monotonic() - started:.1f}s)")
+
+
+def _kill_containers(layout: Layout) -> None:
+    if not layout.containerd_socket.exists():
+        return
+    tasks = images.ctr(layout, "tasks", "ls", "-q").stdout.split()
+    for task in tasks:
+        images.ctr(layout, "tasks", "kill", "--signal", "SIGKILL", task)
