@@ -1,5 +1,7 @@
-"""The ``snapconf`` command: run the suites, manage the testbed, validate profiles,
-rebuild reports, and clean up what runs left behind.
+"""The ``snapconf`` command line.
+
+It runs the suites, manages the testbed, validates profiles, rebuilds reports, and
+cleans up what runs left behind.
 
 Bad input ends with one clear sentence on stderr and exit status 2, never a traceback.
 """

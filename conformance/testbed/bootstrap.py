@@ -7,6 +7,7 @@ reference profile names, and the readiness gates ``testbed up`` waits on.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,8 @@ def snapshot_class() -> dict[str, Any]:
 
 def ensure(kube: Kube, obj: dict[str, Any]) -> None:
     """Create ``obj`` unless it exists (``testbed up`` is idempotent)."""
-    try:
+    with contextlib.suppress(AlreadyExists):
         kube.create(obj)
-    except AlreadyExists:
-        pass
 
 
 def crds(crd_dir: Path) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ so far is torn down again, so nothing is left half-started.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import shutil
 import ssl
@@ -381,14 +382,10 @@ def _remove_cgroups() -> None:
             continue
         for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             if path.is_dir():
-                try:
+                with contextlib.suppress(OSError):
                     path.rmdir()
-                except OSError:
-                    pass
-        try:
+        with contextlib.suppress(OSError):
             top.rmdir()
-        except OSError:
-            pass
 
 
 def _remove_network() -> None:
@@ -442,3 +439,27 @@ def _kill_containers(layout: Layout) -> None:
     tasks = images.ctr(layout, "tasks", "ls", "-q").stdout.split()
     for task in tasks:
         images.ctr(layout, "tasks", "kill", "--signal", "SIGKILL", task)
+
+
+def components(layout: Layout | None = None) -> list[dict[str, str]]:
+    """The running testbed's components with their pinned versions and binaries.
+
+    For results.json: on the testbed the snapshot controller and sidecars are host
+    processes, not pods, so their versions come from the pins they were built from.
+    """
+    layout = layout or Layout.default()
+    versions: dict[str, tuple[str, Path]] = {}
+    try:
+        bins = build.binaries(layout)
+        for module in build.MODULES:
+            for name in module.binaries:
+                versions[name] = (module.version(), bins[name])
+    except (build.BuildError, OSError, subprocess.CalledProcessError):
+        return []
+    found = []
+    for row in status(layout):
+        if not row.running:
+            continue
+        version, binary = versions.get(row.name, ("debian package", Path(row.name)))
+        found.append({"name": row.name, "version": version, "binary": str(binary)})
+    return found

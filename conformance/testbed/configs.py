@@ -49,7 +49,7 @@ def kubeconfig(layout: Layout, user: str, path: Path) -> Path:
 
 
 def containerd_config(layout: Layout) -> Path:
-    """containerd with its own root, state and socket, so nothing lands in /var or /run."""
+    """Containerd with its own root, state and socket, so nothing lands in /var or /run."""
     c = layout.containerd
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     text = f"""version = 2

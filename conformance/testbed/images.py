@@ -13,6 +13,7 @@ import io
 import json
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def _blob(blobs: dict[str, bytes], data: bytes) -> dict[str, object]:
     return {"digest": digest, "size": len(data)}
 
 
-def oci_archive(name: str, rootfs: RootFS, config: dict[str, object]) -> bytes:
+def oci_archive(name: str, rootfs: RootFS, config: Mapping[str, object]) -> bytes:
     """An OCI image layout tar holding one image, annotated with its full ``name``."""
     blobs: dict[str, bytes] = {}
     layer = rootfs.tar()

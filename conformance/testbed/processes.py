@@ -8,6 +8,7 @@ log to one file each under ``<state>/logs``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,7 +55,7 @@ def _is_zombie(pid: int) -> bool:
 def alive(proc: Running) -> bool:
     """True when ``proc.pid`` still runs the executable it was started with."""
     cmd = _cmdline(proc.pid)
-    return bool(cmd) and cmd[0] == proc.exe and not _is_zombie(proc.pid)
+    return cmd is not None and bool(cmd) and cmd[0] == proc.exe and not _is_zombie(proc.pid)
 
 
 def read_pidfile(layout: Layout, name: str) -> Running | None:
@@ -119,18 +120,14 @@ def stop(layout: Layout, proc: Running, *, grace: float = 10.0) -> None:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _reap(pid: int) -> None:
     """Collect the exit status of a child we started, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

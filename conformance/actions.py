@@ -1,0 +1,610 @@
+"""The verbs the suites are written in.
+
+Make a PVC, put data on it, snapshot, restore, clone, delete: each awaited with the
+profile's timeout and recorded as a timing.
+
+Suites say *what* they check; how an object is rendered, labelled, tracked for cleanup
+and awaited lives here once. Nothing here asserts a conformance expectation except that
+an awaited state is reached in time (a ``WaitTimeout``, which is an AssertionError).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance import workload
+from conformance.kube import Kube
+from conformance.manifests import Renderer
+from conformance.profile import ClassSpec, Profile
+from conformance.resources import Tracker, namespace_name
+from conformance.units import format_quantity
+from conformance.waits import (
+    Waiter,
+    WaitTimeout,
+    pod_running,
+    pod_succeeded,
+    pvc_bound,
+    snapshot_has_error,
+    snapshot_ready,
+)
+
+Obj = dict[str, Any]
+SNAPSHOT_API_GROUP = "snapshot.storage.k8s.io"
+
+
+def name_of(obj: Obj) -> str:
+    return str(obj["metadata"]["name"])
+
+
+def _present(obj: Obj | None, why: str = "the object is gone") -> Obj:
+    """A waited-for object, which a wait returns as None only when it is gone."""
+    if obj is None:
+        raise AssertionError(why)
+    return obj
+
+
+def short_id() -> str:
+    return secrets.token_hex(3)
+
+
+class SessionClasses:
+    """The StorageClasses and VolumeSnapshotClasses a run uses, made once per worker.
+
+    The profile names existing classes or asks for them to be created. Tests that need
+    another reclaim or deletion policy get a variant copied from the profile's class
+    (same driver and parameters), labelled with the run and cleaned up at session end.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        tracker: Tracker,
+        renderer: Renderer,
+        profile: Profile,
+        run_id: str,
+        worker: str,
+    ) -> None:
+        self._kube = kube
+        self._tracker = tracker
+        self._renderer = renderer
+        self._profile = profile
+        self._prefix = f"{run_id}-{worker}"
+        self._made: dict[tuple[str, ...], str] = {}
+
+    def _base_storage_class(self, spec: ClassSpec, suffix: str) -> Obj:
+        if spec.name:
+            return self._kube.get("StorageClass", spec.name)
+        create = dict(spec.create or {})
+        return {
+            "metadata": {"name": f"{self._prefix}-{suffix}"},
+            "provisioner": self._profile.driver,
+            "parameters": create.get("parameters", {}),
+            "reclaimPolicy": create.get("reclaimPolicy", "Delete"),
+            "volumeBindingMode": create.get("volumeBindingMode", "Immediate"),
+            "allowVolumeExpansion": create.get("allowVolumeExpansion", False),
+            "mountOptions": create.get("mountOptions", []),
+        }
+
+    def storage_class(self, *, late_binding: bool = False, reclaim: str = "Delete") -> str:
+        """Name of a StorageClass of the profile's driver with this binding and reclaim policy."""
+        key = ("sc", str(late_binding), reclaim)
+        if key in self._made:
+            return self._made[key]
+        spec = self._profile.wffc_storage_class if late_binding else self._profile.storage_class
+        if spec is None:
+            raise LookupError("the profile names no WaitForFirstConsumer StorageClass")
+        base = self._base_storage_class(spec, "wffc" if late_binding else "sc")
+        if spec.name and base.get("reclaimPolicy", "Delete") == reclaim:
+            self._made[key] = spec.name
+            return spec.name
+        name = f"{self._prefix}-sc-{'wffc' if late_binding else 'imm'}-{reclaim.lower()}"
+        obj = self._renderer.render(
+            "storageclass",
+            name=name,
+            provisioner=base.get("provisioner", self._profile.driver),
+            parameters=base.get("parameters") or {},
+            reclaim_policy=reclaim,
+            volume_binding_mode=base.get("volumeBindingMode", "Immediate"),
+            allow_volume_expansion=bool(base.get("allowVolumeExpansion", False)),
+            mount_options=base.get("mountOptions") or [],
+        )
+        self._tracker.create(obj)
+        self._made[key] = name
+        return name
+
+    def snapshot_class(self, deletion_policy: str = "Delete") -> str:
+        """Name of a VolumeSnapshotClass of the profile's driver with this deletion policy."""
+        key = ("vsc", deletion_policy)
+        if key in self._made:
+            return self._made[key]
+        spec = self._profile.snapshot_class
+        if spec.name:
+            base = self._kube.get("VolumeSnapshotClass", spec.name)
+            if base.get("deletionPolicy") == deletion_policy:
+                self._made[key] = spec.name
+                return spec.name
+            parameters = base.get("parameters") or {}
+        else:
+            parameters = dict((spec.create or {}).get("parameters", {}))
+        name = f"{self._prefix}-vsc-{deletion_policy.lower()}"
+        obj = self._renderer.render(
+            "volumesnapshotclass",
+            name=name,
+            driver=self._profile.driver,
+            deletion_policy=deletion_policy,
+            parameters=parameters,
+        )
+        self._tracker.create(obj)
+        self._made[key] = name
+        return name
+
+
+@dataclass
+class ClusterActions:
+    """One test's view of the cluster: its namespace, tracker, waiter and profile."""
+
+    profile: Profile
+    kube: Kube
+    tracker: Tracker
+    waiter: Waiter
+    renderer: Renderer
+    classes: SessionClasses
+    worker: str
+    namespace: str = ""
+    node_name: str | None = field(default=None)
+
+    # ------------------------------------------------------------ namespace
+
+    def create_namespace(self) -> str:
+        """A fresh namespace for this test, ready when its default ServiceAccount exists."""
+        name = namespace_name(self.tracker.run_id, self.worker, short_id())
+        self.tracker.create(self.renderer.render("namespace", name=name))
+        self.waiter.until(
+            "ServiceAccount", "default", name, lambda obj: obj is not None,
+            timeout=self.profile.timeouts.pod_start, op="namespace-ready",
+            describe=f"ServiceAccount default in namespace {name}",
+        )  # fmt: skip
+        self.namespace = name
+        return name
+
+    def fresh_name(self, prefix: str) -> str:
+        return f"{prefix}-{short_id()}"
+
+    # ------------------------------------------------------------ claims
+
+    def pvc(
+        self,
+        *,
+        size: int | None = None,
+        mode: str = "Filesystem",
+        storage_class: str | None = None,
+        data_source: Obj | None = None,
+        volume_name: str | None = None,
+        name: str | None = None,
+        late_binding: bool = False,
+    ) -> Obj:
+        """Create a PVC (not awaited); the class defaults to the profile's."""
+        if storage_class is None:
+            storage_class = self.classes.storage_class(late_binding=late_binding)
+        obj = self.renderer.render(
+            "persistentvolumeclaim",
+            name=name or self.fresh_name("pvc"),
+            namespace=self.namespace,
+            storage_class=storage_class,
+            access_modes=list(self.profile.access_modes),
+            volume_mode=mode,
+            size=format_quantity(size or self.profile.sizes.default_bytes),
+            data_source=data_source,
+            volume_name=volume_name,
+        )
+        return self.tracker.create(obj)
+
+    def wait_bound(self, pvc: Obj, *, op: str = "pvc-bound", timeout: float | None = None) -> Obj:
+        """Wait until the PVC is Bound; adopts its PV for cleanup."""
+        name = name_of(pvc)
+        bound = self.waiter.until(
+            "PersistentVolumeClaim", name, self.namespace, pvc_bound,
+            timeout=timeout or self.profile.timeouts.claim_provision, op=op,
+            describe=f"PVC {self.namespace}/{name} to be Bound",
+        )  # fmt: skip
+        bound = _present(bound)
+        self.tracker.adopt("PersistentVolume", bound["spec"]["volumeName"], None)
+        return bound
+
+    def pv_of(self, pvc: Obj) -> Obj:
+        volume = (
+            self.kube.get("PersistentVolumeClaim", name_of(pvc), self.namespace).get("spec") or {}
+        ).get("volumeName")
+        if not volume:
+            raise AssertionError(f"PVC {name_of(pvc)} has no bound volume")
+        return self.kube.get("PersistentVolume", volume)
+
+    def bound_pvc(self, **kwargs: Any) -> Obj:
+        """Create a PVC and wait until it is Bound."""
+        return self.wait_bound(self.pvc(**kwargs))
+
+    # ------------------------------------------------------------ pods and data
+
+    def run_pod(self, pvc: Obj, script: str, *, mode: str, purpose: str) -> str:
+        """Run a one-shot pod on ``pvc``, wait for success, delete it; return its message."""
+        pod_name = self.fresh_name(purpose)
+        volume = {
+            "name": "vol",
+            "claim_name": name_of(pvc),
+            "mode": mode,
+            "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
+        }
+        obj = self.renderer.render(
+            "pod",
+            name=pod_name,
+            namespace=self.namespace,
+            image=self.profile.workload.image,
+            pull_policy=self.profile.workload.pull_policy,
+            command=["sh", "-c", script],
+            volumes=[volume],
+            node_name=None,
+        )
+        self.tracker.create(obj)
+        done = self.waiter.until(
+            "Pod", pod_name, self.namespace, pod_succeeded,
+            timeout=self.profile.timeouts.pod_start, op=f"pod-{purpose}",
+            describe=f"{purpose} pod {self.namespace}/{pod_name} to succeed",
+        )  # fmt: skip
+        done = _present(done)
+        self.node_name = done["spec"].get("nodeName") or self.node_name
+        statuses = done.get("status", {}).get("containerStatuses") or []
+        message = (
+            str(((statuses[0].get("state") or {}).get("terminated") or {}).get("message", ""))
+            if statuses
+            else ""
+        )
+        self.delete(obj, op="pod-deleted", timeout=self.profile.timeouts.pod_delete)
+        return message.strip()
+
+    def write_data(
+        self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
+    ) -> workload.Result:
+        """Fill the volume with a random payload; return its sha256 once the volume is released."""
+        size = size or self.profile.workload.payload_bytes
+        message = self.run_pod(pvc, workload.writer_script(mode, size), mode=mode, purpose="writer")
+        result = workload.parse_result(message)
+        self.wait_volume_released(pvc)
+        return result
+
+    def read_data(
+        self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
+    ) -> workload.Result:
+        """Hash what the volume holds (``sha256 == 'missing'`` when the payload file is absent)."""
+        size = size or self.profile.workload.payload_bytes
+        message = self.run_pod(pvc, workload.reader_script(mode, size), mode=mode, purpose="reader")
+        result = workload.parse_result(message)
+        self.wait_volume_released(pvc)
+        return result
+
+    def visible_capacity(self, pvc: Obj, *, mode: str = "Filesystem") -> int:
+        """The size a pod sees: the block device size or the filesystem's total bytes."""
+        message = self.run_pod(pvc, workload.capacity_script(mode), mode=mode, purpose="capacity")
+        self.wait_volume_released(pvc)
+        return workload.parse_capacity(message)
+
+    def wait_volume_released(self, pvc: Obj) -> None:
+        """Wait until the node no longer lists the volume in ``status.volumesInUse``.
+
+        Snapshotting a volume that kubelet still has mounted is what makes upstream e2e
+        snapshots flaky-empty; waiting here flushes the data path first.
+        """
+        if self.node_name is None:
+            return
+        handle = self.pv_of(pvc)["spec"]["csi"]["volumeHandle"]
+
+        def released(node: Obj | None) -> bool:
+            in_use = ((node or {}).get("status") or {}).get("volumesInUse") or []
+            return not any(str(entry).endswith(f"^{handle}") for entry in in_use)
+
+        self.waiter.until(
+            "Node", self.node_name, None, released,
+            timeout=self.profile.timeouts.pod_delete, op="volume-released",
+            describe=f"node {self.node_name} to stop using volume {handle}",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot(
+        self,
+        pvc: Obj,
+        *,
+        deletion_policy: str = "Delete",
+        snapshot_class: str | None = None,
+        name: str | None = None,
+    ) -> Obj:
+        """Create a VolumeSnapshot of ``pvc`` (not awaited)."""
+        obj = self.renderer.render(
+            "volumesnapshot",
+            name=name or self.fresh_name("snap"),
+            namespace=self.namespace,
+            snapshot_class=snapshot_class or self.classes.snapshot_class(deletion_policy),
+            source_pvc=name_of(pvc),
+            source_content=None,
+        )
+        return self.tracker.create(obj)
+
+    def wait_ready(
+        self, snapshot: Obj, *, op: str = "snapshot-ready", timeout: float | None = None
+    ) -> Obj:
+        """Wait for readyToUse; adopts the bound content for cleanup."""
+        name = name_of(snapshot)
+        ready = self.waiter.until(
+            "VolumeSnapshot", name, self.namespace, snapshot_ready,
+            timeout=timeout or self.profile.timeouts.snapshot_ready, op=op,
+            describe=f"VolumeSnapshot {self.namespace}/{name} to be readyToUse",
+        )  # fmt: skip
+        ready = _present(ready)
+        content = ready["status"].get("boundVolumeSnapshotContentName")
+        if content:
+            self.tracker.adopt("VolumeSnapshotContent", content, None)
+        return ready
+
+    def ready_snapshot(self, pvc: Obj, **kwargs: Any) -> Obj:
+        return self.wait_ready(self.snapshot(pvc, **kwargs))
+
+    def content_of(self, snapshot: Obj) -> Obj:
+        current = self.kube.get("VolumeSnapshot", name_of(snapshot), self.namespace)
+        content = (current.get("status") or {}).get("boundVolumeSnapshotContentName")
+        if not content:
+            raise AssertionError(f"VolumeSnapshot {name_of(snapshot)} names no bound content")
+        return self.kube.get("VolumeSnapshotContent", content)
+
+    def restore(
+        self, snapshot: Obj, *, size: int | None = None, mode: str = "Filesystem", **kwargs: Any
+    ) -> Obj:
+        """Create a PVC restored from ``snapshot`` (not awaited)."""
+        source = {
+            "kind": "VolumeSnapshot",
+            "name": name_of(snapshot),
+            "apiGroup": SNAPSHOT_API_GROUP,
+        }
+        return self.pvc(size=size, mode=mode, data_source=source, **kwargs)
+
+    def clone(
+        self, pvc: Obj, *, size: int | None = None, mode: str = "Filesystem", **kwargs: Any
+    ) -> Obj:
+        """Create a PVC cloned from ``pvc`` (not awaited)."""
+        source = {"kind": "PersistentVolumeClaim", "name": name_of(pvc), "apiGroup": None}
+        return self.pvc(size=size, mode=mode, data_source=source, **kwargs)
+
+    # ------------------------------------------------------------ deletion and events
+
+    def delete(
+        self, obj: Obj, *, wait: bool = True, op: str | None = None, timeout: float | None = None
+    ) -> None:
+        """Delete ``obj`` and (by default) wait until it is gone."""
+        kind = obj["kind"]
+        name = name_of(obj)
+        namespace = obj["metadata"].get("namespace")
+        self.kube.delete(kind, name, namespace)
+        if wait:
+            self.waiter.gone(
+                kind, name, namespace,
+                timeout=timeout or self.profile.timeouts.delete,
+                op=op or f"{kind.lower()}-deleted",
+            )  # fmt: skip
+            self.tracker.forget(kind, name, namespace)
+
+    def wait_gone(self, obj: Obj, *, op: str, timeout: float | None = None) -> None:
+        """Wait until an object someone else deletes (a content, a PV) is gone."""
+        kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        self.waiter.gone(
+            kind, name, namespace, timeout=timeout or self.profile.timeouts.delete, op=op
+        )
+        self.tracker.forget(kind, name, namespace)
+
+    def wait_for(self, obj: Obj, condition: Any, *, op: str, timeout: float | None = None) -> Obj:
+        """Wait until ``condition(obj)`` holds for the live object."""
+        kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        got = self.waiter.until(
+            kind, name, namespace, condition,
+            timeout=timeout or self.profile.timeouts.claim_provision, op=op,
+            describe=f"{kind} {namespace or ''}/{name}: {op}",
+        )  # fmt: skip
+        got = _present(got, f"{kind} {name} is gone")
+        return got
+
+    def wait_error(self, obj: Obj, *, describe: str) -> Obj:
+        """Wait until the snapshot/content reports ``status.error`` (or a Warning event)."""
+        try:
+            return self.wait_for(
+                obj,
+                snapshot_has_error,
+                op="error-reported",
+                timeout=self.profile.timeouts.error_status,
+            )
+        except WaitTimeout:
+            if any(e.get("type") == "Warning" for e in self.events(obj)):
+                return self.get(obj)
+            raise
+
+    def wait_content_error(self, content: Obj, *, describe: str) -> Obj:
+        """Like :meth:`wait_error`, for a VolumeSnapshotContent."""
+        return self.wait_error(content, describe=describe)
+
+    def wait_warning(self, obj: Obj, *, describe: str) -> Obj:
+        """Wait for the first Warning event about ``obj``; returns the event."""
+        kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        selector = f"involvedObject.kind={kind},involvedObject.name={name},type=Warning"
+        event = self.waiter.first_event(
+            namespace, selector, timeout=self.profile.timeouts.error_status, op="warning-event",
+            describe=f"a Warning event about {kind} {namespace}/{name} ({describe})",
+        )  # fmt: skip
+        return event
+
+    def start_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
+        """A pod that keeps ``pvc`` in use until deleted; returned once Running."""
+        pod_name = self.fresh_name("user")
+        obj = self.renderer.render(
+            "pod",
+            name=pod_name,
+            namespace=self.namespace,
+            image=self.profile.workload.image,
+            pull_policy=self.profile.workload.pull_policy,
+            command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+            volumes=[{
+                "name": "vol", "claim_name": name_of(pvc), "mode": mode,
+                "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
+            }],
+            node_name=None,
+        )  # fmt: skip
+        pod = self.tracker.create(obj)
+        running = self.waiter.until(
+            "Pod", pod_name, self.namespace, pod_running,
+            timeout=self.profile.timeouts.pod_start, op="pod-running",
+            describe=f"pod {self.namespace}/{pod_name} to run",
+        )  # fmt: skip
+        running = _present(running)
+        self.node_name = running["spec"].get("nodeName") or self.node_name
+        return pod
+
+    # ------------------------------------------------------------ pre-provisioned objects
+
+    def cluster_scoped_name(self, prefix: str) -> str:
+        """Cluster-scoped objects carry the run id in their names."""
+        return f"{self.tracker.run_id}-{prefix}-{short_id()}"
+
+    def retained_snapshot_handle(self, *, mode: str = "Filesystem") -> tuple[workload.Result, str]:
+        """Data written, snapshotted under Retain, the VolumeSnapshot deleted: the handle.
+
+        The retained content stays tracked, so cleanup flips it to Delete and the backend
+        snapshot does not leak.
+        """
+        pvc = self.bound_pvc(mode=mode)
+        written = self.write_data(pvc, mode=mode)
+        snap = self.ready_snapshot(pvc, deletion_policy="Retain")
+        content = self.content_of(snap)
+        self.delete(snap, op="snapshot-deleted")
+        return written, str(content["status"]["snapshotHandle"])
+
+    def import_snapshot(
+        self,
+        handle: str,
+        *,
+        ref_uid: str | None = None,
+        ref_namespace: str | None = None,
+        deletion_policy: str = "Retain",
+    ) -> tuple[Obj, Obj]:
+        """A pre-provisioned content for ``handle`` and the VolumeSnapshot naming it.
+
+        Retain by default: a content that fails to bind must not delete the backend
+        snapshot another object still uses; cleanup flips it to Delete.
+        """
+        snap_name = self.fresh_name("imported")
+        content = self.tracker.create(
+            self.renderer.render(
+                "volumesnapshotcontent",
+                name=self.cluster_scoped_name("content"),
+                driver=self.profile.driver,
+                deletion_policy=deletion_policy,
+                snapshot_class=None,
+                source_snapshot_handle=handle,
+                source_volume_handle=None,
+                snapshot_ref={
+                    "name": snap_name,
+                    "namespace": ref_namespace or self.namespace,
+                    "uid": ref_uid,
+                },
+            )
+        )
+        snap = self.snapshot_of_content(name_of(content), name=snap_name)
+        return snap, content
+
+    def snapshot_of_content(self, content_name: str, *, name: str | None = None) -> Obj:
+        """A VolumeSnapshot that names an existing content (static binding)."""
+        return self.tracker.create(
+            self.renderer.render(
+                "volumesnapshot",
+                name=name or self.fresh_name("snap"),
+                namespace=self.namespace,
+                snapshot_class=None,
+                source_pvc=None,
+                source_content=content_name,
+            )
+        )
+
+    def raw_snapshot(self, *, source_pvc: str | None, source_content: str | None) -> Obj:
+        """Render a VolumeSnapshot with the given sources as they are (for invalid specs)."""
+        obj = self.renderer.render(
+            "volumesnapshot",
+            name=self.fresh_name("invalid"),
+            namespace=self.namespace,
+            snapshot_class=None,
+            source_pvc=source_pvc,
+            source_content=source_content,
+        )
+        return self.tracker.create(obj)
+
+    def foreign_snapshot_class(self) -> str:
+        """A VolumeSnapshotClass of a driver that does not exist on the cluster."""
+        name = self.cluster_scoped_name("foreign-vsc")
+        self.tracker.create(
+            self.renderer.render(
+                "volumesnapshotclass",
+                name=name,
+                driver="other.snapconf.io",
+                deletion_policy="Delete",
+                parameters={},
+            )
+        )
+        return name
+
+    def static_pv(
+        self,
+        handle: str,
+        *,
+        capacity: str,
+        mode: str,
+        claim_name: str,
+        attributes: dict[str, str],
+        node_affinity: Any,
+    ) -> Obj:
+        """A pre-provisioned PV for an existing volume handle, reserved for ``claim_name``."""
+        terms = ((node_affinity or {}).get("required") or {}).get("nodeSelectorTerms") or []
+        expression = (terms[0].get("matchExpressions") or [None])[0] if terms else None
+        obj = self.renderer.render(
+            "persistentvolume",
+            name=self.cluster_scoped_name("pv"),
+            driver=self.profile.driver,
+            volume_handle=handle,
+            capacity=capacity,
+            access_modes=list(self.profile.access_modes),
+            volume_mode=mode,
+            reclaim_policy="Retain",
+            storage_class="",
+            claim_ref={"name": claim_name, "namespace": self.namespace},
+            volume_attributes=attributes,
+            node_affinity={"key": expression["key"], "values": expression["values"]}
+            if expression
+            else None,
+        )
+        # the provisioner deletes a Delete-policy PV's volume only if it provisioned it
+        obj["metadata"].setdefault("annotations", {})["pv.kubernetes.io/provisioned-by"] = (
+            self.profile.driver
+        )
+        return self.tracker.create(obj)
+
+    def events(self, obj: Obj) -> list[Obj]:
+        return self.kube.events_for(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))
+
+    def get_or_none(self, obj: Obj) -> Obj | None:
+        return self.kube.get_or_none(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))
+
+    def wait_for_event(self, obj: Obj, *, reason: str, timeout: float | None = None) -> Obj:
+        """Wait for an event of ``reason`` about ``obj`` (e.g. WaitForFirstConsumer)."""
+        kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        selector = f"involvedObject.kind={kind},involvedObject.name={name},reason={reason}"
+        return self.waiter.first_event(
+            namespace, selector, timeout=timeout or self.profile.timeouts.claim_provision,
+            op=f"event-{reason}", describe=f"a {reason} event about {kind} {namespace}/{name}",
+        )  # fmt: skip
+
+    def get(self, obj: Obj) -> Obj:
+        return self.kube.get(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))

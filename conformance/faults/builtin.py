@@ -1,0 +1,445 @@
+"""The faults snapconf ships: each imitates one real CSI driver bug.
+
+Every fault is one small unit registered with ``@fault``; its docstring names the bug and
+what the conformance suites should see. Faults that lie do it consistently: a driver that
+restores the wrong data still reports the requested content source, because the
+external-provisioner rejects a response without one and the bug would never reach a PVC.
+
+Importing this module registers the faults into ``registry.BUILTIN``; it must not do
+anything else at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any, ClassVar
+
+import grpc
+
+from conformance.faults import hostpath
+from conformance.faults.call import Call, CsiMessage, Reply
+from conformance.faults.registry import fault
+
+SNAPSHOT_RESPONSES = frozenset({"CreateSnapshot", "ListSnapshots", "GetSnapshot"})
+
+
+def snapshots_in(method: str, response: CsiMessage) -> list[Any]:
+    """The ``csi.v1.Snapshot`` messages of a CreateSnapshot/GetSnapshot/ListSnapshots reply."""
+    if method == "ListSnapshots":
+        return [entry.snapshot for entry in response.entries if entry.HasField("snapshot")]
+    return [response.snapshot] if response.HasField("snapshot") else []
+
+
+def source_snapshot_id(request: CsiMessage) -> str:
+    """The snapshot a CreateVolume request restores ("" for none)."""
+    src = request.volume_content_source
+    return str(src.snapshot.snapshot_id) if src.HasField("snapshot") else ""
+
+
+def source_volume_id(request: CsiMessage) -> str:
+    """The volume a CreateVolume request clones ("" for none)."""
+    src = request.volume_content_source
+    return str(src.volume.volume_id) if src.HasField("volume") else ""
+
+
+def list_snapshots(call: Call, **filters: str) -> list[Any]:
+    """Every snapshot upstream matching the filters, across pages."""
+    out: list[Any] = []
+    token = ""
+    while True:
+        resp = call.invoke(
+            "ListSnapshots", call.csi.ListSnapshotsRequest(starting_token=token, **filters)
+        )
+        out += [entry.snapshot for entry in resp.entries]
+        token = resp.next_token
+        if not token:
+            return out
+
+
+def list_volumes(call: Call) -> list[Any]:
+    """Every volume upstream, across pages."""
+    out: list[Any] = []
+    token = ""
+    while True:
+        resp = call.invoke("ListVolumes", call.csi.ListVolumesRequest(starting_token=token))
+        out += [entry.volume for entry in resp.entries]
+        token = resp.next_token
+        if not token:
+            return out
+
+
+def _drop_source(call: Call, kind: str) -> Reply:
+    req = call.request
+    if not req.volume_content_source.HasField(kind):
+        return call.forward()
+    wanted = call.csi.VolumeContentSource()
+    wanted.CopyFrom(req.volume_content_source)
+    req.ClearField("volume_content_source")
+    call.log(f"dropped the {kind} source of {req.name!r}: the volume is created empty")
+    reply = call.forward()
+    reply.message.volume.content_source.CopyFrom(wanted)
+    return reply
+
+
+@fault("restore-empty", methods=["CreateVolume"])
+def restore_empty(call: Call) -> Reply:
+    """Restore from a snapshot yields an empty volume.
+
+    Imitates a driver that ignores ``volume_content_source.snapshot`` in CreateVolume (the
+    data path is missing or silently fails) yet echoes the source back, so the PVC binds
+    and only reading the data shows the loss.
+    """
+    return _drop_source(call, "snapshot")
+
+
+@fault("clone-empty", methods=["CreateVolume"])
+def clone_empty(call: Call) -> Reply:
+    """A clone of a volume comes up empty.
+
+    Imitates a driver that ignores ``volume_content_source.volume`` in CreateVolume but
+    reports the source as honoured.
+    """
+    return _drop_source(call, "volume")
+
+
+def _newest(snapshots: list[Any]) -> Any:
+    return max(
+        snapshots,
+        key=lambda s: (s.ready_to_use, s.creation_time.seconds, s.creation_time.nanos,
+                       s.snapshot_id),
+    )  # fmt: skip
+
+
+@fault("restore-wrong-snapshot", methods=["CreateVolume"])
+class RestoreWrongSnapshot:
+    """Restore from snapshot A yields the data of another snapshot B of the same volume.
+
+    Imitates drivers that resolve a snapshot by its source volume or by "latest" (stale
+    caches, name collisions) instead of by id. The reply still names A as the source. B is
+    the newest other snapshot of A's source volume (ready ones first), found with
+    ListSnapshots upstream; with no other snapshot the restore passes through unchanged
+    (logged), so a suite must take two snapshots with different data to see it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chosen: dict[tuple[str, str], str] = {}  # (name, asked) -> substitute
+
+    def __call__(self, call: Call) -> Reply:
+        req = call.request
+        wanted = source_snapshot_id(req)
+        if not wanted:
+            return call.forward()
+        key = (str(req.name), wanted)
+        with self._lock:
+            other = self._chosen.get(key, "")
+        if not other:
+            found = list_snapshots(call, snapshot_id=wanted)
+            if not found:
+                return call.forward()  # upstream answers NOT_FOUND
+            siblings = [
+                s for s in list_snapshots(call, source_volume_id=found[0].source_volume_id)
+                if s.snapshot_id != wanted
+            ]  # fmt: skip
+            if not siblings:
+                call.log(f"no other snapshot of volume {found[0].source_volume_id}; unchanged")
+                return call.forward()
+            other = _newest(siblings).snapshot_id
+            with self._lock:
+                other = self._chosen.setdefault(key, other)
+        req.volume_content_source.snapshot.snapshot_id = other
+        call.log(f"restoring {other} instead of {wanted} for {req.name!r}")
+        reply = call.forward()
+        reply.message.volume.content_source.snapshot.snapshot_id = wanted
+        return reply
+
+
+@fault("snapshot-wrong-source", methods=["CreateSnapshot", "ListSnapshots"])
+class SnapshotWrongSource:
+    """CreateSnapshot of volume A snapshots another volume B.
+
+    Imitates drivers that map a volume id to the wrong backend volume (an off-by-one in a
+    lookup table, ids reused after deletion). The reply, and later ListSnapshots entries,
+    still name A as the source. B is another volume from ListVolumes upstream, one of the
+    same access type and capacity when there is one; with no other volume the snapshot
+    passes through unchanged (logged).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_name: dict[tuple[str, str], str] = {}  # (name, asked) -> substitute
+        self._claimed: dict[str, str] = {}  # snapshot id -> source volume it claims
+
+    def __call__(self, call: Call) -> Reply:
+        if call.method.name == "ListSnapshots":
+            reply = call.forward()
+            with self._lock:
+                claimed = dict(self._claimed)
+            if claimed:
+                for snap in snapshots_in("ListSnapshots", reply.message):
+                    if snap.snapshot_id in claimed:
+                        snap.source_volume_id = claimed[snap.snapshot_id]
+            return reply
+        req = call.request
+        wanted = str(req.source_volume_id)
+        key = (str(req.name), wanted)
+        with self._lock:
+            other = self._by_name.get(key, "")
+        if not other:
+            other = self._pick(call, wanted)
+            if not other:
+                call.log(f"no other volume than {wanted}; snapshot unchanged")
+                return call.forward()
+            with self._lock:
+                other = self._by_name.setdefault(key, other)
+        req.source_volume_id = other
+        call.log(f"snapshotting {other} instead of {wanted} for {req.name!r}")
+        reply = call.forward()
+        snap = reply.message.snapshot
+        snap.source_volume_id = wanted
+        with self._lock:
+            self._claimed[snap.snapshot_id] = wanted
+        return reply
+
+    @staticmethod
+    def _pick(call: Call, wanted: str) -> str:
+        volumes = list_volumes(call)
+        mine = [v for v in volumes if v.volume_id == wanted]
+        if not mine:
+            return ""  # upstream answers NOT_FOUND for the real request
+        access = hostpath.access_types(call.hostpath_state)
+        others = [v for v in volumes if v.volume_id != wanted]
+        if not others:
+            return ""
+        best = min(
+            others,
+            key=lambda v: (access.get(v.volume_id) != access.get(wanted),
+                           v.capacity_bytes != mine[0].capacity_bytes, v.volume_id),
+        )  # fmt: skip
+        return str(best.volume_id)
+
+
+@fault("restore-corrupt", methods=["CreateVolume"])
+class RestoreCorrupt:
+    """A restored volume's data differs from the snapshot (bytes flipped).
+
+    Imitates silent data corruption on restore: a copy that truncates or reorders blocks,
+    a cache that is not flushed. After CreateVolume from a snapshot returns, the first
+    bytes of every file (mount) or of each data extent (block) of the new volume are
+    inverted in the hostpath state dir, keeping file times. Needs ``--hostpath-state``;
+    without it the restore fails with FAILED_PRECONDITION rather than pass unharmed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: set[str] = set()  # a retried CreateVolume must not flip the bytes back
+
+    def __call__(self, call: Call) -> Reply:
+        if not source_snapshot_id(call.request):
+            return call.forward()
+        state = call.hostpath_state
+        if state is None:
+            call.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "snapconf interposer: fault restore-corrupt needs --hostpath-state",
+            )
+        reply = call.forward()
+        volume_id = str(reply.message.volume.volume_id)
+        with self._lock:
+            if volume_id in self._done:
+                return reply
+            self._done.add(volume_id)
+        data = hostpath.volume_data(state, volume_id)
+        if data is None:
+            call.log(f"no data for volume {volume_id} under {state}/volumes; not corrupted")
+            return reply
+        changed = hostpath.corrupt_volume(data)
+        call.log(f"flipped {changed} bytes in {data}")
+        return reply
+
+
+@fault("clone-shared", methods=["CreateVolume"])
+def clone_shared(call: Call) -> Reply:
+    """A clone is the source volume itself, not a copy.
+
+    Imitates drivers that implement cloning as a reference to the source (a missing
+    copy-on-write step): writes to the clone change the source, and deleting the clone
+    deletes the source. No volume is created; the reply carries the source volume's id
+    (from ListVolumes upstream) with the requested capacity and content source.
+    """
+    req = call.request
+    wanted = source_volume_id(req)
+    if not wanted:
+        return call.forward()
+    found = [v for v in list_volumes(call) if v.volume_id == wanted]
+    if not found:
+        return call.forward()  # upstream answers NOT_FOUND
+    resp = call.csi.CreateVolumeResponse()
+    resp.volume.CopyFrom(found[0])
+    resp.volume.capacity_bytes = max(found[0].capacity_bytes, req.capacity_range.required_bytes)
+    resp.volume.volume_context.clear()
+    resp.volume.volume_context.update(req.parameters)
+    resp.volume.content_source.CopyFrom(req.volume_content_source)
+    call.log(f"returned source volume {wanted} as the clone {req.name!r}")
+    return call.reply(resp)
+
+
+@fault("delete-snapshot-noop", methods=["DeleteSnapshot"])
+def delete_snapshot_noop(call: Call) -> Reply:
+    """DeleteSnapshot reports success and deletes nothing.
+
+    Imitates drivers that return OK while the backend deletion is queued and lost (or
+    never issued): the VolumeSnapshotContent goes away, the backend snapshot leaks and is
+    still listed by ListSnapshots.
+    """
+    return call.reply(call.csi.DeleteSnapshotResponse())
+
+
+@fault("never-ready", methods=sorted(SNAPSHOT_RESPONSES))
+def never_ready(call: Call) -> Reply:
+    """Snapshots never become ready to use.
+
+    Imitates drivers whose post-processing (upload, consistency check) never finishes or
+    whose status polling is broken: ``ready_to_use`` stays false in CreateSnapshot,
+    ListSnapshots and GetSnapshot replies, so VolumeSnapshots stay readyToUse=false.
+    """
+    reply = call.forward()
+    for snap in snapshots_in(call.method.name, reply.message):
+        snap.ready_to_use = False
+    return reply
+
+
+@fault("restore-size-zero", methods=sorted(SNAPSHOT_RESPONSES))
+def restore_size_zero(call: Call) -> Reply:
+    """Snapshots report size 0.
+
+    Imitates drivers that leave ``size_bytes`` unset, so VolumeSnapshot.status.restoreSize
+    is 0 and users cannot size a restore from it.
+    """
+    reply = call.forward()
+    for snap in snapshots_in(call.method.name, reply.message):
+        snap.size_bytes = 0
+    return reply
+
+
+@fault("restore-size-short", methods=sorted(SNAPSHOT_RESPONSES))
+def restore_size_short(call: Call) -> Reply:
+    """Snapshots report half their real size.
+
+    Imitates drivers that report used bytes, or a unit mix-up, instead of the source
+    volume's size: a restore sized by VolumeSnapshot.status.restoreSize is smaller than the
+    data and fails (or truncates it).
+    """
+    reply = call.forward()
+    for snap in snapshots_in(call.method.name, reply.message):
+        snap.size_bytes //= 2
+    return reply
+
+
+@fault("capacity-short", methods=["CreateVolume"])
+def capacity_short(call: Call) -> Reply:
+    """CreateVolume reports half the capacity asked for.
+
+    Imitates drivers that round down to their allocation unit or report a filesystem's
+    usable size: the PV is smaller than the PVC's request. The asked size is
+    ``capacity_range.required_bytes`` (else ``limit_bytes``, else what upstream gave).
+    """
+    asked = call.request.capacity_range.required_bytes or call.request.capacity_range.limit_bytes
+    reply = call.forward()
+    vol = reply.message.volume
+    given = vol.capacity_bytes
+    vol.capacity_bytes = min(given, asked or given) // 2
+    call.log(f"reported {vol.capacity_bytes} bytes for {vol.volume_id} (asked {asked})")
+    return reply
+
+
+@fault("restore-larger-ignored", methods=["CreateVolume"])
+def restore_larger_ignored(call: Call) -> Reply:
+    """A restore to a larger size gets the snapshot's size.
+
+    Imitates drivers that copy the snapshot's volume as is and never grow it: a PVC that
+    asks for more than restoreSize gets a volume (and a PV capacity) of the snapshot's
+    size. The snapshot's size comes from ListSnapshots upstream.
+    """
+    req = call.request
+    wanted = source_snapshot_id(req)
+    required = req.capacity_range.required_bytes
+    if not wanted or not required:
+        return call.forward()
+    found = list_snapshots(call, snapshot_id=wanted)
+    size = found[0].size_bytes if found else 0
+    if not size or required <= size:
+        return call.forward()
+    req.capacity_range.required_bytes = size
+    call.log(f"restoring {wanted} at {size} bytes instead of {required}")
+    return call.forward()
+
+
+@fault("transient-unavailable")
+class TransientUnavailable:
+    """The first 3 calls of each method fail with UNAVAILABLE.
+
+    Imitates a driver that restarts or loses its backend connection now and then: callers
+    must retry. Counts start when the fault is switched on; every unary method counts
+    separately (Identity calls too).
+    """
+
+    FAILURES: ClassVar[int] = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+
+    def __call__(self, call: Call) -> Reply:
+        with self._lock:
+            self._calls[call.method.name] += 1
+            n = self._calls[call.method.name]
+        if n <= self.FAILURES:
+            call.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"snapconf interposer: transient failure {n}/{self.FAILURES}",
+            )
+        return call.forward()
+
+
+class _Slow:
+    """Forwards at once, then holds the reply until ``SECONDS`` have passed.
+
+    The upstream plugin acts when the call arrives (a snapshot is cut then, not later), as a
+    slow real driver would; only the answer is late. The wait ends early if the caller
+    gives up. Subclasses are the registered faults.
+    """
+
+    SECONDS: ClassVar[float] = 0.0
+
+    def __call__(self, call: Call) -> Reply:
+        started = time.monotonic()
+        reply = call.forward()
+        left = self.SECONDS - (time.monotonic() - started)
+        if left > 0 and not call.sleep(left):
+            call.log("caller gave up while the reply was held")
+        return reply
+
+
+@fault("slow-snapshot", methods=["CreateSnapshot"])
+class SlowSnapshot(_Slow):
+    """CreateSnapshot takes 20 s.
+
+    Imitates drivers whose snapshot call blocks on the backend (a flush, a copy): the
+    VolumeSnapshot stays not ready and its source PVC stays protected meanwhile.
+    """
+
+    SECONDS = 20.0
+
+
+@fault("slow-provision", methods=["CreateVolume"])
+class SlowProvision(_Slow):
+    """CreateVolume takes 15 s.
+
+    Imitates drivers with slow provisioning (allocation, restore copy): PVCs stay Pending
+    for a while and waits must be patient rather than fail.
+    """
+
+    SECONDS = 15.0

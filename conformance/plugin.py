@@ -1,0 +1,595 @@
+"""The pytest plugin that turns pytest into a CSI snapshot conformance runner.
+
+It owns the options (each with an ini twin; resolved command line > environment > ini >
+default), the ``area``/``requires`` markers and the capability skips, the fixtures the
+suites use, failure diagnostics, per-test cleanup, the session-end sweep and leak check,
+and the per-test records that become ``results.json``. It never touches the cluster at
+import or collection time: ``pytest --collect-only`` and ``--help`` work without one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.actions import ClusterActions, SessionClasses
+from conformance.diagnostics import collect as collect_diagnostics
+from conformance.kube import Kube, KubeError
+from conformance.manifests import Renderer
+from conformance.paths import default_profile
+from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
+from conformance.recorder import Recorder
+from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
+from conformance.waits import Timings, Waiter
+
+AREAS = (
+    "provisioning",
+    "binding",
+    "protection",
+    "deletion",
+    "restore",
+    "clone",
+    "negative",
+    "stress",
+)
+OPT_IN_AREAS = ("stress",)
+
+HELP_PROFILE = "driver profile YAML (snapconf format or an e2e testdriver.yaml)"
+HELP_KUBECONFIG = "kubeconfig of the cluster under test (default: $KUBECONFIG)"
+HELP_RUN_ID = "run id labelling every object (default: generated)"
+HELP_MANIFESTS = "folder of *.yaml.j2 templates overriding the built-in manifests file by file"
+HELP_KEEP = "keep a failed test's objects for debugging (remove later with snapconf cleanup)"
+HELP_AREA = "only run tests of this area (repeatable); 'stress' runs only when named"
+HELP_REPORT_DIR = "write results.json and report.html into this folder"
+HELP_BASELINE = "results.json of an earlier run: tests that passed there must pass now"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option and its ini twin and environment variable."""
+
+    flag: str
+    dest: str
+    help: str
+    env: str
+    kind: str = "string"  # string | bool | list
+
+
+OPTIONS = (
+    Option("--profile", "snapconf_profile", HELP_PROFILE, "SNAPCONF_PROFILE"),
+    Option("--kubeconfig", "snapconf_kubeconfig", HELP_KUBECONFIG, "KUBECONFIG"),
+    Option("--run-id", "snapconf_run_id", HELP_RUN_ID, "SNAPCONF_RUN_ID"),
+    Option("--manifests", "snapconf_manifests", HELP_MANIFESTS, "SNAPCONF_MANIFESTS"),
+    Option(
+        "--keep-on-failure", "snapconf_keep_on_failure", HELP_KEEP, "SNAPCONF_KEEP_ON_FAILURE",
+        "bool",
+    ),
+    Option("--area", "snapconf_area", HELP_AREA, "SNAPCONF_AREA", "list"),
+    Option("--snapconf-report-dir", "snapconf_report_dir", HELP_REPORT_DIR, "SNAPCONF_REPORT_DIR"),
+    Option("--baseline", "snapconf_baseline", HELP_BASELINE, "SNAPCONF_BASELINE"),
+)  # fmt: skip
+
+
+@dataclass
+class Settings:
+    """The resolved options of one pytest process."""
+
+    profile_path: Path
+    kubeconfig: str | None
+    run_id: str
+    manifests: Path | None
+    keep_on_failure: bool
+    areas: tuple[str, ...]
+    report_dir: Path | None
+    baseline: Path | None
+
+
+@dataclass
+class SessionState:
+    """Run state kept in ``config.stash``; the kube client is made on first use."""
+
+    settings: Settings
+    profile: Profile
+    worker: str
+    started: float = field(default_factory=time.time)
+    kube_client: Kube | None = None
+    kept: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    report_path: Path | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def kube(self) -> Kube:
+        with self.lock:
+            if self.kube_client is None:
+                self.kube_client = Kube(self.settings.kubeconfig)
+            return self.kube_client
+
+
+STATE = pytest.StashKey[SessionState]()
+TRACKER = pytest.StashKey[Tracker]()
+TIMINGS = pytest.StashKey[Timings]()
+FAILED = pytest.StashKey[bool]()
+RECORDER = pytest.StashKey[Recorder]()
+OLD_SIGTERM = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("snapconf", "CSI snapshot conformance (snapconf)")
+    for opt in OPTIONS:
+        if opt.kind == "bool":
+            group.addoption(
+                opt.flag, dest=opt.dest, action="store_true", default=None, help=opt.help
+            )
+            parser.addini(opt.dest, opt.help, type="bool", default=False)
+        elif opt.kind == "list":
+            group.addoption(opt.flag, dest=opt.dest, action="append", default=None, help=opt.help)
+            parser.addini(opt.dest, opt.help, type="args", default=[])
+        else:
+            group.addoption(opt.flag, dest=opt.dest, default=None, help=opt.help)
+            parser.addini(opt.dest, opt.help, default=None)
+
+
+def _resolve(config: pytest.Config, opt: Option) -> Any:
+    """Command line > environment > ini > default."""
+    value = config.getoption(opt.dest)
+    if value is not None:
+        return value
+    env = os.environ.get(opt.env)
+    if env is not None and env != "":
+        if opt.kind == "bool":
+            return env.lower() in ("1", "true", "yes", "on")
+        if opt.kind == "list":
+            return env.replace(",", " ").split()
+        return env
+    return config.getini(opt.dest)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    values = {opt.dest: _resolve(config, opt) for opt in OPTIONS}
+    worker_input = getattr(config, "workerinput", None)
+    run_id = (
+        values["snapconf_run_id"] or (worker_input or {}).get("snapconf_run_id") or new_run_id()
+    )
+    try:
+        run_id = validate_run_id(str(run_id))
+    except ValueError as err:
+        raise pytest.UsageError(f"--run-id: {err}") from err
+    areas = tuple(a for item in (values["snapconf_area"] or []) for a in str(item).split(","))
+    unknown = [a for a in areas if a not in AREAS]
+    if unknown:
+        raise pytest.UsageError(f"--area: unknown area {unknown[0]!r}; areas: {', '.join(AREAS)}")
+    manifests = Path(values["snapconf_manifests"]) if values["snapconf_manifests"] else None
+    if manifests is not None and not manifests.is_dir():
+        raise pytest.UsageError(f"--manifests: {manifests} is not a folder")
+    report_dir = values["snapconf_report_dir"]
+    baseline = values["snapconf_baseline"]
+    return Settings(
+        profile_path=Path(values["snapconf_profile"] or default_profile()),
+        kubeconfig=values["snapconf_kubeconfig"] or None,
+        run_id=str(run_id),
+        manifests=manifests,
+        keep_on_failure=bool(values["snapconf_keep_on_failure"]),
+        areas=areas,
+        report_dir=Path(report_dir) if report_dir else None,
+        baseline=Path(baseline) if baseline else None,
+    )
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "area(name): the conformance area of a test (" + ", ".join(AREAS) + ")"
+    )
+    config.addinivalue_line(
+        "markers", "requires(*capabilities): skip unless the profile declares every capability"
+    )
+    if config.getoption("help", False):
+        return  # --help must work whatever the profile settings say
+    settings = _settings(config)
+    try:
+        profile = load_profile(settings.profile_path)
+    except ProfileError as err:
+        raise pytest.UsageError(str(err)) from err
+    worker = str(getattr(config, "workerinput", {}).get("workerid", "main"))
+    config.stash[STATE] = SessionState(settings=settings, profile=profile, worker=worker)
+    if _is_controller(config):
+        config.stash[RECORDER] = Recorder()
+        config.pluginmanager.register(_ResultsCollector(config.stash[RECORDER]), "snapconf-results")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "snapconf-xdist")
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (CI cancelling a job) must clean up like Ctrl-C does
+        config.stash[OLD_SIGTERM] = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    old = config.stash.get(OLD_SIGTERM, None)
+    if old is not None:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _XdistHooks:
+    """Hooks that exist only when pytest-xdist is installed."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["snapconf_run_id"] = node.config.stash[STATE].settings.run_id
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[STATE]
+    return [
+        f"snapconf: run {state.settings.run_id}, driver {state.profile.driver}, "
+        f"profile {state.settings.profile_path}"
+    ]
+
+
+# ---------------------------------------------------------------- collection
+
+
+def _area(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("area")
+    return str(marker.args[0]) if marker and marker.args else ""
+
+
+def _requires(item: pytest.Item) -> list[str]:
+    return [str(c) for m in item.iter_markers("requires") for c in m.args]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Select by --area (stress only when named) and check the capability names."""
+    state = config.stash[STATE]
+    wanted = set(state.settings.areas)
+    keep, drop = [], []
+    for item in items:
+        for cap in _requires(item):
+            if cap not in CAPABILITIES:
+                raise pytest.UsageError(f"{item.nodeid}: requires unknown capability {cap!r}")
+        area = _area(item)
+        if (wanted and area and area not in wanted) or (not wanted and area in OPT_IN_AREAS):
+            drop.append(item)
+            continue
+        keep.append(item)
+        missing = missing_capabilities(state.profile, item)
+        if missing:
+            reason = f"profile does not declare capability {', '.join(missing)}"
+            item.add_marker(pytest.mark.skip(reason=reason))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def missing_capabilities(profile: Profile, item: pytest.Item) -> list[str]:
+    return [cap for cap in _requires(item) if not profile.has(cap)]
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def snapconf_state(pytestconfig: pytest.Config) -> SessionState:
+    return pytestconfig.stash[STATE]
+
+
+@pytest.fixture(scope="session")
+def profile(snapconf_state: SessionState) -> Profile:
+    """The driver profile under test."""
+    return snapconf_state.profile
+
+
+@pytest.fixture(scope="session")
+def run_id(snapconf_state: SessionState) -> str:
+    return snapconf_state.settings.run_id
+
+
+@pytest.fixture(scope="session")
+def kube(snapconf_state: SessionState) -> Kube:
+    """API access to the cluster under test (the first cluster contact of a run)."""
+    return snapconf_state.kube()
+
+
+@pytest.fixture(scope="session")
+def renderer(snapconf_state: SessionState) -> Renderer:
+    return Renderer(snapconf_state.settings.manifests)
+
+
+@pytest.fixture
+def late_binding(request: pytest.FixtureRequest, profile: Profile) -> bool:
+    """The binding-mode parameter; skips late binding when the profile has no such class."""
+    late = bool(getattr(request, "param", False))
+    if late and profile.wffc_storage_class is None:
+        pytest.skip("the profile names no storageClassWaitForFirstConsumer")
+    return late
+
+
+@pytest.fixture
+def timings(request: pytest.FixtureRequest) -> Timings:
+    """Durations of the cluster operations this test waited for."""
+    recorder = Timings()
+    request.node.stash[TIMINGS] = recorder
+    return recorder
+
+
+@pytest.fixture
+def waiter(kube: Kube, timings: Timings) -> Waiter:
+    return Waiter(kube, timings)
+
+
+@pytest.fixture(scope="session")
+def session_tracker(kube: Kube, snapconf_state: SessionState) -> Iterator[Tracker]:
+    """Objects that live for the whole session on this worker (created classes)."""
+    tracker = Tracker(kube, snapconf_state.settings.run_id, snapconf_state.worker, Waiter(kube))
+    yield tracker
+    tracker.cleanup(snapconf_state.profile.timeouts.delete)
+
+
+@pytest.fixture(scope="session")
+def session_classes(
+    kube: Kube, session_tracker: Tracker, renderer: Renderer, snapconf_state: SessionState
+) -> SessionClasses:
+    """The profile's classes, created when the profile asks, plus Retain/Delete variants."""
+    return SessionClasses(
+        kube, session_tracker, renderer, snapconf_state.profile, snapconf_state.settings.run_id,
+        snapconf_state.worker,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tracker(
+    request: pytest.FixtureRequest, kube: Kube, waiter: Waiter, snapconf_state: SessionState
+) -> Iterator[Tracker]:
+    """Registers what the test creates and removes it afterwards, even on failure."""
+    settings = snapconf_state.settings
+    tracker = Tracker(kube, settings.run_id, snapconf_state.worker, waiter)
+    request.node.stash[TRACKER] = tracker
+    yield tracker
+    if request.node.stash.get(FAILED, False) and settings.keep_on_failure:
+        snapconf_state.kept.append(request.node.nodeid)
+        return
+    errors = tracker.cleanup(snapconf_state.profile.timeouts.delete)
+    if errors:
+        pytest.fail("cleanup left objects behind:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def cluster(
+    tracker: Tracker,
+    waiter: Waiter,
+    renderer: Renderer,
+    session_classes: SessionClasses,
+    snapconf_state: SessionState,
+) -> ClusterActions:
+    """The verbs a suite uses: make PVCs, write and read data, snapshot, restore, clone."""
+    actions = ClusterActions(
+        profile=snapconf_state.profile,
+        kube=snapconf_state.kube(),
+        tracker=tracker,
+        waiter=waiter,
+        renderer=renderer,
+        classes=session_classes,
+        worker=snapconf_state.worker,
+    )
+    actions.create_namespace()
+    return actions
+
+
+# ---------------------------------------------------------------- reporting
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach what only this process knows (area, timings, diagnostics) to the report.
+
+    It rides on the report as the ``snapconf`` attribute, which pytest-xdist carries to
+    the controller with the rest of the report (and which stays out of junit.xml).
+    """
+    report: pytest.TestReport = yield
+    state = item.config.stash[STATE]
+    if not _uses_cluster(item):
+        return report  # not a conformance test (e.g. a unit test in a project using us)
+    payload: dict[str, Any] = {
+        "area": _area(item),
+        "requires": _requires(item),
+        "required": not missing_capabilities(state.profile, item),
+        "worker": state.worker,
+    }
+    if report.failed:
+        item.stash[FAILED] = True
+        tracker = item.stash.get(TRACKER, None)
+        if tracker is not None and report.when != "teardown":
+            diagnostics = collect_diagnostics(tracker)
+            payload["diagnostics"] = diagnostics
+            for title, text in _diagnostic_sections(diagnostics):
+                report.sections.append((f"snapconf {title}", text))
+                _attach_to_allure(title, text)
+    if report.when == "teardown":
+        timings = item.stash.get(TIMINGS, None)
+        payload["timings"] = list(timings.items) if timings else []
+    report.snapconf = payload  # type: ignore[attr-defined]
+    return report
+
+
+def _uses_cluster(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(_area(item)) or any(f in fixtures for f in ("cluster", "kube", "tracker"))
+
+
+def _attach_to_allure(title: str, text: str) -> None:
+    try:
+        import allure
+
+        allure.attach(text, name=title, attachment_type=allure.attachment_type.TEXT)
+    except Exception:  # noqa: S110 - allure off or no test open: diagnostics stay in the report
+        pass
+
+
+def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:
+    sections = []
+    events = diagnostics.get("events") or []
+    if events:
+        lines = [f"{e['object']}: {e['type']} {e['reason']}: {e['message']}" for e in events]
+        sections.append(("events", "\n".join(lines)))
+    for obj in diagnostics.get("objects") or []:
+        sections.append((f"{obj['kind']} {obj.get('namespace') or ''}/{obj['name']}", obj["yaml"]))
+    for log in diagnostics.get("logs") or []:
+        sections.append((f"log {log['pod']}/{log['container']}", log["text"]))
+    return sections
+
+
+class _ResultsCollector:
+    """On the controller: folds every test's phases into one results.json record."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if getattr(report, "snapconf", None) is not None:
+            self.recorder.add(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Sweep this process's objects; on the controller: leak check and results."""
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or config.option.collectonly:
+        return
+    controller = _is_controller(config)
+    ran_tests = bool(config.stash[RECORDER].records) if controller else True
+    if state.kube_client is not None and not state.kept:
+        errors = sweep(
+            state.kube_client,
+            state.settings.run_id,
+            timeout=state.profile.timeouts.delete,
+            worker=None if controller else state.worker,
+        )
+        if errors:
+            state.problems.extend(f"cleanup: {e}" for e in errors)
+    if controller and ran_tests:
+        if not state.kept:
+            try:
+                state.leaks.extend(leak_check(state.kube(), state.settings.run_id))
+            except KubeError as err:
+                state.problems.append(f"the leak check could not list the cluster: {err}")
+            if (state.leaks or state.problems) and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if state.settings.report_dir is not None:
+            _write_results(config, state)
+    if state.kube_client is not None:
+        state.kube_client.close()
+        state.kube_client = None
+
+
+def _write_results(config: pytest.Config, state: SessionState) -> None:
+    from conformance import report
+
+    try:
+        cluster = cluster_info(state.kube(), state.profile)
+    except KubeError as err:
+        cluster = {"components": [], "error": f"the cluster could not be read: {err}"}
+    cluster["components"] += _testbed_components(state.settings.kubeconfig)
+    cluster["leaks"] = state.leaks
+    run = {
+        "id": state.settings.run_id,
+        "start": _iso(state.started),
+        "end": _iso(time.time()),
+        "argv": [str(a) for a in config.invocation_params.args],
+        "workers": int(getattr(config.option, "numprocesses", 0) or 1),
+        "profile": state.profile.to_dict(),
+        "cluster": cluster,
+        "snapconfVersion": __version__,
+    }
+    results = {
+        "schemaVersion": report.SCHEMA_VERSION,
+        "run": run,
+        "capabilities": dict(state.profile.capabilities),
+        "tests": config.stash[RECORDER].as_list(),
+        "baselineRegressions": [],
+    }
+    report_dir = state.settings.report_dir
+    if report_dir is None:
+        return
+    try:
+        path = report.write_report(results, report_dir, state.settings.baseline)
+    except report.ResultsError as err:
+        state.problems.append(f"the report could not be written: {err}")
+        return
+    state.report_path = path
+
+
+def cluster_info(kube: Kube, profile: Profile) -> dict[str, Any]:
+    """Versions read from the cluster: server, the CSIDriver, the snapshot components."""
+    info: dict[str, Any] = {"components": []}
+    try:
+        info["kubernetesVersion"] = str(kube.server_version().get("gitVersion", ""))
+        driver = kube.get_or_none("CSIDriver", profile.driver)
+        if driver is not None:
+            info["csiDriver"] = {"name": profile.driver, **(driver.get("spec") or {})}
+        pods, _ = kube.list("Pod")
+        for pod in pods:
+            for container in (pod.get("spec") or {}).get("containers") or []:
+                image = str(container.get("image", ""))
+                if any(n in image for n in ("snapshot", "csi", "provisioner", "hostpath")):
+                    info["components"].append({"name": container.get("name", ""), "image": image})
+    except KubeError as err:
+        info["error"] = f"cluster versions could not be read: {err}"
+    return info
+
+
+def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:
+    """On the embedded testbed the components are host processes with pinned versions."""
+    from conformance.testbed.cluster import components
+    from conformance.testbed.layout import Layout
+
+    layout = Layout.default()
+    if kubeconfig is None or Path(kubeconfig).resolve() != layout.kubeconfig.resolve():
+        return []
+    return components(layout)
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not _is_controller(config):
+        return
+    if state.kept:
+        terminalreporter.write_sep("-", "snapconf: objects kept for debugging")
+        for nodeid in state.kept:
+            terminalreporter.write_line(f"kept: {nodeid}")
+        terminalreporter.write_line(
+            f"remove them with: snapconf cleanup --run-id {state.settings.run_id}"
+        )
+    if state.leaks:
+        terminalreporter.write_sep(
+            "!", f"snapconf: {len(state.leaks)} objects of run {state.settings.run_id} left behind"
+        )
+        for leak in state.leaks:
+            terminalreporter.write_line(leak)
+    for problem in state.problems:
+        terminalreporter.write_line(f"snapconf: {problem}")
+    if state.report_path is not None:
+        terminalreporter.write_line(f"snapconf report: {state.report_path}")

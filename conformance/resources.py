@@ -1,0 +1,610 @@
+"""What the harness makes on a cluster, and leaving nothing of it behind.
+
+Why it exists: a conformance run creates namespaces, claims, snapshots and classes on a
+vendor's cluster, often a shared one. Every object it creates carries the run label
+(``snapconf.io/run=<run-id>``) and the worker label; the :class:`Tracker` registers each
+one before handing it back and deletes them in dependency order after the test, flipping
+Retain policies to Delete so no backend volume or snapshot outlives the run;
+:func:`leak_check` lists what is left; :func:`sweep` removes what earlier runs left.
+
+Must not: delete anything that does not carry the run label, except the objects the
+harness's own objects made and point at (the PV provisioned for a tracked claim, the
+content bound to a tracked snapshot), which cannot carry the label.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Final, NamedTuple
+
+from conformance import kube as kube_mod
+from conformance.kube import (
+    KINDS,
+    ConnectionLost,
+    Kind,
+    KubeAPI,
+    KubeError,
+    NotFound,
+    Obj,
+    dig,
+    kind_of,
+    lookup,
+)
+from conformance.waits import Waiter, WaitTimeout
+
+log = logging.getLogger(__name__)
+
+RUN_LABEL: Final = kube_mod.RUN_LABEL
+"""Label on everything a run creates; the value is the run id."""
+WORKER_LABEL: Final = "snapconf.io/worker"
+"""Label naming the xdist worker (``gw0``...) or ``main``."""
+
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+_RUN_ID = re.compile(r"^sc-\d{8}-\d{6}-[0-9a-f]{4}$")
+_DNS_LABEL_MAX = 63
+_RANDOM_HEX = 4
+
+
+# ---------------------------------------------------------------- names
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A fresh run id: ``sc-YYYYMMDD-HHMMSS-xxxx`` (UTC time, 4 random hex digits)."""
+    when = now or datetime.now(UTC)
+    return f"sc-{when:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return ``run_id`` when it has the run id format.
+
+    Raises:
+        ValueError: it does not (the message shows the expected form).
+    """
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"invalid run id {run_id!r}: expected sc-YYYYMMDD-HHMMSS-xxxx (hex x)")
+    return run_id
+
+
+def _dns_part(text: str) -> str:
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def namespace_name(run_id: str, worker: str, suffix: str = "") -> str:
+    """A namespace name ``<run-id>-<worker>[-<suffix>]-<random>``: a DNS label.
+
+    The random tail makes every name unique; ``suffix`` (and then ``worker``) is cut
+    short when the whole would exceed 63 characters. Starting with the run id is what
+    lets :func:`leak_check` find the run's namespaces from names alone.
+    """
+    run = _dns_part(run_id)
+    tail = secrets.token_hex(_RANDOM_HEX // 2)
+    room = _DNS_LABEL_MAX - len(run) - len(tail) - 2
+    if room < 0:
+        raise ValueError(f"run id {run_id!r} is too long for a namespace name")
+    middle = "-".join(p for p in (_dns_part(worker), _dns_part(suffix)) if p)
+    middle = middle[:room].strip("-")
+    return "-".join(p for p in (run, middle, tail) if p)
+
+
+# ---------------------------------------------------------------- references
+
+
+class Ref(NamedTuple):
+    """One object: its kind name, name and namespace (None when cluster-scoped)."""
+
+    kind: str
+    name: str
+    namespace: str | None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
+
+
+def _ref(kind: Kind | str, name: str, namespace: str | None) -> Ref:
+    k = lookup(kind)
+    return Ref(k.kind, name, namespace if k.namespaced else None)
+
+
+def _ref_of(obj: Obj) -> Ref:
+    meta = obj.get("metadata") or {}
+    return _ref(kind_of(obj), str(meta.get("name")), meta.get("namespace"))
+
+
+def _slug(ref: Ref) -> str:
+    return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+
+
+def _may_have_been_created(exc: BaseException) -> bool:
+    """Whether the server may hold the object although create raised ``exc``."""
+    if isinstance(exc, ConnectionLost):
+        return True
+    if isinstance(exc, KubeError):
+        return exc.status is not None and exc.status >= 500
+    # A client-side refusal never reached the server; anything else (an interrupt in the
+    # middle of the request) might have.
+    return not isinstance(exc, (ValueError, TypeError, KeyError))
+
+
+# ---------------------------------------------------------------- ordered deletion
+
+_RESTORE = "restore"
+_ORDER = (
+    "Pod",
+    _RESTORE,  # PVCs with a dataSource: restores and clones hold their sources
+    "VolumeSnapshot",
+    "VolumeSnapshotContent",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "",  # every other kind
+    "VolumeSnapshotClass",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "Namespace",
+)
+
+
+def _group(ref: Ref, body: Obj | None) -> int:
+    key = ref.kind
+    if key == "PersistentVolumeClaim" and (
+        dig(body, "spec", "dataSource") or dig(body, "spec", "dataSourceRef")
+    ):
+        key = _RESTORE
+    return _ORDER.index(key) if key in _ORDER else _ORDER.index("")
+
+
+def _retained(ref: Ref, body: Obj | None) -> bool:
+    if ref.kind == "PersistentVolume":
+        return bool(dig(body, "spec", "persistentVolumeReclaimPolicy") == "Retain")
+    if ref.kind == "VolumeSnapshotContent":
+        return bool(dig(body, "spec", "deletionPolicy") == "Retain")
+    return False
+
+
+def _to_delete_patch(ref: Ref) -> Obj:
+    if ref.kind == "PersistentVolume":
+        return {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}
+    return {"spec": {"deletionPolicy": "Delete"}}
+
+
+def _provisioned_for(pv: Obj, claim: Obj, run_id: str | None) -> bool:
+    """Whether ``pv`` was made for ``claim`` (not a stranger's PV the controller bound).
+
+    A PVC may bind to any Available PV that fits; only a PV a provisioner made for this
+    very claim (or one carrying the run in its label or name) is ours to delete.
+    """
+    labels = dig(pv, "metadata", "labels") or {}
+    if run_id and (labels.get(RUN_LABEL) == run_id or run_id in str(dig(pv, "metadata", "name"))):
+        return True
+    claim_uid = dig(claim, "metadata", "uid")
+    bound_to = dig(pv, "spec", "claimRef", "uid")
+    annotations = dig(pv, "metadata", "annotations") or {}
+    return bool(claim_uid) and bound_to == claim_uid and PROVISIONED_BY in annotations
+
+
+def _bound_to(content: Obj, snapshot: Obj) -> bool:
+    ref = dig(content, "spec", "volumeSnapshotRef") or {}
+    meta = snapshot.get("metadata") or {}
+    if ref.get("name") != meta.get("name") or ref.get("namespace") != meta.get("namespace"):
+        return False
+    return not ref.get("uid") or not meta.get("uid") or bool(ref.get("uid") == meta.get("uid"))
+
+
+class _Deleter:
+    """Deletes a set of objects in dependency order and waits for each group to go."""
+
+    def __init__(
+        self,
+        kube: KubeAPI,
+        waiter: Waiter,
+        *,
+        run_id: str | None,
+        deadline: float,
+        keep_retained: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.waiter = waiter
+        self.run_id = run_id
+        self.deadline = deadline
+        self.keep_retained = keep_retained
+        self.clock = clock
+        self.bodies: dict[Ref, Obj] = {}
+        self.refs: dict[Ref, None] = {}
+        self.gone: set[Ref] = set()
+        self.kept: set[Ref] = set()
+        self.errors: list[str] = []
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - self.clock())
+
+    def error(self, ref: Ref, message: str) -> None:
+        self.errors.append(f"{ref}: {message}")
+
+    def add(self, ref: Ref, body: Obj | None = None) -> bool:
+        """Take ``ref`` in (reading it unless ``body`` is given); False when it is gone."""
+        if ref in self.refs or ref in self.gone:
+            return ref in self.refs
+        if body is None:
+            try:
+                body = self.kube.get_or_none(ref.kind, ref.name, ref.namespace)
+            except KubeError as err:
+                log.debug("cleanup: cannot read %s: %s", ref, err)
+                self.refs[ref] = None  # unreadable: still try to delete it
+                return True
+            if body is None:
+                self.gone.add(ref)
+                return False
+        self.refs[ref] = None
+        self.bodies[ref] = body
+        return True
+
+    def discover(self) -> None:
+        """Add what tracked objects imply: the contents of namespaces, bound PVs/contents."""
+        work = list(self.refs)
+        while work:
+            ref = work.pop(0)
+            body = self.bodies.get(ref)
+            found: list[tuple[Ref, Obj | None]] = []
+            if ref.kind == "Namespace":
+                for kind in ("Pod", "PersistentVolumeClaim", "VolumeSnapshot"):
+                    try:
+                        items, _ = self.kube.list(kind, ref.name)
+                    except NotFound:
+                        continue  # snapshot CRDs not installed
+                    except KubeError as err:
+                        self.error(ref, f"cannot list its {kind}s: {err}")
+                        continue
+                    found.extend((_ref_of({**item, "kind": kind}), item) for item in items)
+            elif ref.kind == "PersistentVolumeClaim" and body is not None:
+                volume = dig(body, "spec", "volumeName")
+                if volume:
+                    pv_ref = _ref("PersistentVolume", volume, None)
+                    pv = self.bodies.get(pv_ref) or self._read(pv_ref)
+                    if pv is not None and _provisioned_for(pv, body, self.run_id):
+                        found.append((pv_ref, pv))
+            elif ref.kind == "VolumeSnapshot" and body is not None:
+                content = dig(body, "status", "boundVolumeSnapshotContentName")
+                if content:
+                    vsc_ref = _ref("VolumeSnapshotContent", content, None)
+                    vsc = self.bodies.get(vsc_ref) or self._read(vsc_ref)
+                    if vsc is not None and _bound_to(vsc, body):
+                        found.append((vsc_ref, vsc))
+            for new_ref, new_body in found:
+                if new_ref not in self.refs and self.add(new_ref, new_body):
+                    work.append(new_ref)
+
+    def _read(self, ref: Ref) -> Obj | None:
+        try:
+            return self.kube.get_or_none(ref.kind, ref.name, ref.namespace)
+        except KubeError as err:
+            log.debug("cleanup: cannot read %s: %s", ref, err)
+            return None
+
+    def flip_retained(self) -> None:
+        """Retain -> Delete on PVs and contents, so deleting them frees the backend too."""
+        for ref in list(self.refs):
+            if not _retained(ref, self.bodies.get(ref)):
+                continue
+            if self.keep_retained:
+                log.info("cleanup: keeping %s (Retain policy, keep_retained)", ref)
+                self.kept.add(ref)
+                continue
+            try:
+                self.bodies[ref] = self.kube.patch(
+                    ref.kind, ref.name, ref.namespace, _to_delete_patch(ref)
+                )
+            except NotFound:
+                self.gone.add(ref)
+            except KubeError as err:
+                self.error(ref, f"cannot switch its Retain policy to Delete: {err}")
+
+    def run(self) -> None:
+        groups: dict[int, list[Ref]] = {}
+        for ref in self.refs:
+            if ref in self.kept or ref in self.gone:
+                continue
+            groups.setdefault(_group(ref, self.bodies.get(ref)), []).append(ref)
+        for index in sorted(groups):
+            members = groups[index]
+            if _ORDER[index] == "PersistentVolume":
+                members = self._let_controller_delete(members)
+            deleted = [ref for ref in members if self._delete(ref)]
+            for ref in deleted:
+                self._wait_gone(ref, self.remaining())
+
+    def _let_controller_delete(self, pvs: list[Ref]) -> list[Ref]:
+        """Give the provisioner the first go at bound PVs with a Delete policy.
+
+        Deleting such a PV object directly can, on clusters without the
+        HonorPVReclaimPolicy feature, drop the object and leak the backend volume; after
+        its claim is gone the PV controller deletes both. Returns the PVs still there.
+        """
+        natural = [
+            ref
+            for ref in pvs
+            if dig(self.bodies.get(ref), "spec", "persistentVolumeReclaimPolicy") == "Delete"
+            and dig(self.bodies.get(ref), "spec", "claimRef")
+        ]
+        if not natural:
+            return pvs
+        until = self.clock() + self.remaining() / 2
+        left = [ref for ref in pvs if ref not in natural]
+        for ref in natural:
+            try:
+                self.waiter.gone(
+                    ref.kind, ref.name, None, timeout=max(0.0, until - self.clock()), op="cleanup"
+                )
+                self.gone.add(ref)
+            except WaitTimeout:
+                left.append(ref)
+            except KubeError as err:
+                log.debug("cleanup: cannot watch %s: %s", ref, err)
+                left.append(ref)
+        return left
+
+    def _delete(self, ref: Ref) -> bool:
+        try:
+            self.kube.delete(ref.kind, ref.name, ref.namespace, missing_ok=True)
+        except KubeError as err:
+            self.error(ref, f"delete failed: {err}")
+            return False
+        return True
+
+    def _wait_gone(self, ref: Ref, timeout: float) -> None:
+        try:
+            self.waiter.gone(ref.kind, ref.name, ref.namespace, timeout=timeout, op="cleanup")
+        except WaitTimeout as err:
+            self.error(ref, f"not deleted: {err}")
+        except KubeError as err:
+            self.error(ref, f"cannot confirm deletion: {err}")
+        else:
+            self.gone.add(ref)
+
+
+# ---------------------------------------------------------------- the tracker
+
+
+class Tracker:
+    """Labels, registers and finally deletes what one test (or session) creates.
+
+    Args:
+        kube: the cluster.
+        run_id: the run id, the value of the run label.
+        worker: the xdist worker id (``gw0``...) or ``main``.
+        waiter: used to wait for deletions (default: one without timings).
+
+    Registration is thread-safe and re-entrant (an RLock), because cleanup may be run
+    from a signal handler that interrupted a registration on the same thread.
+    """
+
+    def __init__(
+        self, kube: KubeAPI, run_id: str, worker: str = "main", waiter: Waiter | None = None
+    ) -> None:
+        self.kube = kube
+        self.run_id = run_id
+        self.worker = worker
+        self.waiter = waiter or Waiter(kube)
+        self._refs: dict[Ref, None] = {}
+        self._lock = threading.RLock()
+        self._cleaning = False
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels :meth:`create` puts on every object."""
+        return {RUN_LABEL: self.run_id, WORKER_LABEL: self.worker}
+
+    def create(self, obj: Obj) -> Obj:
+        """Label ``obj`` with the run and worker, create it, and register it for cleanup.
+
+        The object is registered before the request goes out, so a cleanup triggered while
+        it is in flight, or after it failed in a way that may still have created the
+        object (a dropped connection, a 5xx), still deletes it. A definite refusal (a
+        4xx, an unreachable cluster) unregisters it again: it is not ours to delete.
+        ``obj`` itself is not modified.
+        """
+        body = copy.deepcopy(obj)
+        meta = body.get("metadata") or {}
+        body["metadata"] = meta
+        meta["labels"] = {**(meta.get("labels") or {}), **self.labels}
+        ref = _ref_of(body) if meta.get("name") else None
+        known = False
+        if ref is not None:
+            with self._lock:
+                known = ref in self._refs
+                self._refs[ref] = None
+        try:
+            created = self.kube.create(body)
+        except BaseException as exc:
+            if ref is not None and not known and not _may_have_been_created(exc):
+                self._drop(ref)
+            raise
+        if ref is None:  # generateName: known only now
+            self._add(_ref_of(created))
+        return created
+
+    def adopt(self, kind: Kind | str, name: str, namespace: str | None = None) -> None:
+        """Register an object someone else made for us (a provisioned PV, a bound content)."""
+        self._add(_ref(kind, name, namespace))
+
+    def forget(self, kind: Kind | str, name: str, namespace: str | None = None) -> None:
+        """Unregister an object (the test deleted it itself)."""
+        self._drop(_ref(kind, name, namespace))
+
+    def tracked(self) -> list[Ref]:
+        """The registered objects, in registration order."""
+        with self._lock:
+            return list(self._refs)
+
+    def _add(self, ref: Ref) -> None:
+        with self._lock:
+            self._refs[ref] = None
+
+    def _drop(self, ref: Ref) -> None:
+        with self._lock:
+            self._refs.pop(ref, None)
+
+    def cleanup(self, timeout: float, *, keep_retained: bool = False) -> list[str]:
+        """Delete everything registered, in dependency order; return what went wrong.
+
+        First the implied objects are found: what tracked namespaces hold, the PV
+        provisioned for each claim, the content bound to each snapshot (these cannot carry
+        the run label). Retain policies are switched to Delete (PV reclaim policy,
+        content deletionPolicy) so the backend volume or snapshot goes too, unless
+        ``keep_retained``: then Retain PVs and contents are left in place, for inspection.
+        Then: pods, restored/cloned PVCs, snapshots, contents, PVCs, PVs, other kinds,
+        snapshot classes, storage classes, CRDs, namespaces; each group's deletions are
+        awaited before the next starts, all within ``timeout`` seconds. NotFound counts
+        as deleted. Never raises for one object: the errors come back as strings, and
+        what could not be deleted stays registered.
+        """
+        with self._lock:
+            if self._cleaning:
+                log.debug("cleanup already running (re-entered, e.g. from a signal handler)")
+                return []
+            self._cleaning = True
+            refs = list(self._refs)
+        try:
+            deleter = _Deleter(
+                self.kube,
+                self.waiter,
+                run_id=self.run_id,
+                deadline=time.monotonic() + timeout,
+                keep_retained=keep_retained,
+            )
+            for ref in refs:
+                deleter.add(ref)
+            deleter.discover()
+            deleter.flip_retained()
+            deleter.run()
+            with self._lock:
+                for ref in deleter.gone:
+                    self._refs.pop(ref, None)
+            return deleter.errors
+        finally:
+            with self._lock:
+                self._cleaning = False
+
+
+# ---------------------------------------------------------------- leak check and sweep
+
+
+def _list_all(kube: KubeAPI, kind: Kind, selector: str | None) -> list[Obj]:
+    try:
+        items, _ = kube.list(kind, None, label_selector=selector)
+    except NotFound:
+        return []  # the kind is not served (snapshot CRDs not installed)
+    return items
+
+
+def leak_check(kube: KubeAPI, run_id: str) -> list[str]:
+    """What the run left on the cluster, as ``Kind/namespace/name`` (``Kind/name``) strings.
+
+    Every object of every registered kind (across all namespaces) with the run label,
+    plus the PVs and VolumeSnapshotContents (which cannot carry the label) whose name
+    contains the run id or that point into one of the run's namespaces (their names
+    start with the run id).
+    """
+    found: set[Ref] = set()
+    for kind in KINDS.values():
+        for item in _list_all(kube, kind, f"{RUN_LABEL}={run_id}"):
+            found.add(_ref_of({**item, "kind": kind.kind}))
+    prefix = f"{run_id}-"
+    for kind_name, ref_field in (
+        ("PersistentVolume", "claimRef"),
+        ("VolumeSnapshotContent", "volumeSnapshotRef"),
+    ):
+        for item in _list_all(kube, KINDS[kind_name], None):
+            name = str(dig(item, "metadata", "name") or "")
+            target_ns = str(dig(item, "spec", ref_field, "namespace") or "")
+            if run_id in name or target_ns.startswith(prefix):
+                found.add(_ref(kind_name, name, None))
+    return sorted(_slug(ref) for ref in found)
+
+
+def sweep(
+    kube: KubeAPI,
+    run_id: str | None,
+    *,
+    timeout: float,
+    worker: str | None = None,
+    waiter: Waiter | None = None,
+    on_delete: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Delete what runs left behind, by label only; return what went wrong.
+
+    Deletes every object carrying the run label (any run's when ``run_id`` is None;
+    only ``worker``'s when given), in the same dependency order as
+    :meth:`Tracker.cleanup`, with Retain policies switched to Delete first, plus the
+    unlabelled PVs and contents bound to labelled claims and snapshots or pointing into
+    labelled namespaces (PVs only when a provisioner made them). Nothing else.
+
+    Args:
+        kube: the cluster.
+        run_id: whose objects; None means every snapconf run's.
+        timeout: seconds for the whole sweep.
+        worker: only the objects of this worker label.
+        waiter: used to wait for deletions.
+        on_delete: called with ``Kind/namespace/name`` of each object about to go.
+    """
+    selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+    if worker:
+        selector += f",{WORKER_LABEL}={worker}"
+    labelled: dict[Ref, Obj] = {}
+    for kind in KINDS.values():
+        for item in _list_all(kube, kind, selector):
+            labelled[_ref_of({**item, "kind": kind.kind})] = {**item, "kind": kind.kind}
+    namespaces = {ref.name for ref in labelled if ref.kind == "Namespace"}
+    claims = {
+        (r.namespace, r.name): body
+        for r, body in labelled.items()
+        if r.kind == "PersistentVolumeClaim"
+    }
+    snapshots = {
+        (r.namespace, r.name): body for r, body in labelled.items() if r.kind == "VolumeSnapshot"
+    }
+    linked: dict[Ref, Obj] = {}
+    for pv in _list_all(kube, KINDS["PersistentVolume"], None):
+        claim_ref = dig(pv, "spec", "claimRef") or {}
+        key = (claim_ref.get("namespace"), str(claim_ref.get("name")))
+        claim = claims.get(key)
+        provisioned = PROVISIONED_BY in (dig(pv, "metadata", "annotations") or {})
+        if (claim is not None and _provisioned_for(pv, claim, run_id)) or (
+            key[0] in namespaces and provisioned
+        ):
+            linked[_ref_of({**pv, "kind": "PersistentVolume"})] = pv
+    for content in _list_all(kube, KINDS["VolumeSnapshotContent"], None):
+        snap_ref = dig(content, "spec", "volumeSnapshotRef") or {}
+        key = (snap_ref.get("namespace"), str(snap_ref.get("name")))
+        snapshot = snapshots.get(key)
+        if (snapshot is not None and _bound_to(content, snapshot)) or key[0] in namespaces:
+            linked[_ref_of({**content, "kind": "VolumeSnapshotContent"})] = content
+    deleter = _Deleter(
+        kube,
+        waiter or Waiter(kube),
+        run_id=run_id,
+        deadline=time.monotonic() + timeout,
+        keep_retained=False,
+    )
+    for ref, body in _ordered_items({**labelled, **linked}):
+        if ref not in deleter.refs:
+            deleter.add(ref, body)
+            if on_delete is not None:
+                on_delete(_slug(ref))
+    deleter.flip_retained()
+    deleter.run()
+    return deleter.errors
+
+
+def _ordered_items(objects: dict[Ref, Obj]) -> Iterable[tuple[Ref, Obj]]:
+    return sorted(objects.items(), key=lambda pair: (_group(*pair), _slug(pair[0])))

@@ -1,0 +1,241 @@
+"""What ``snapconf run``, ``snapconf report`` and ``snapconf cleanup`` do.
+
+``run`` finds the cluster (the flag, ``$KUBECONFIG``, or the embedded testbed), checks it
+before any test starts (one sentence a problem, exit 2), runs the suites in this process
+with pytest (and pytest-xdist for ``-n``), shows progress, and turns the report's verdict
+into the exit status. The suites themselves and the results.json/report.html writing live
+in the pytest plugin, so ``pytest suites/`` gives the same results without this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conformance.paths import data_dir, default_profile
+from conformance.progress import Progress
+
+EXIT_OK = 0
+EXIT_NOT_CONFORMANT = 1
+EXIT_USAGE = 2
+#: Where cleanup gets its time budget when no profile is at hand.
+CLEANUP_TIMEOUT = 300.0
+
+Say = Callable[[str], None]
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"snapconf: {message}\n")
+    sys.stderr.flush()
+
+
+def resolve_kubeconfig(flag: Path | None) -> Path | None:
+    """The kubeconfig to use: the flag, else ``$KUBECONFIG``, else None (the testbed)."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("KUBECONFIG")
+    return Path(env) if env else None
+
+
+def _testbed_kubeconfig(say: Say) -> Path:
+    from conformance import testbed
+
+    say("no kubeconfig given: using the embedded testbed (snapconf testbed up)")
+    return testbed.up(say=lambda line: say(line.strip()))
+
+
+def pytest_args(
+    args: argparse.Namespace, kubeconfig: Path, profile: Path, run_dir: Path
+) -> list[str]:
+    """The pytest command line of a run (suites, plugin options, result files)."""
+    argv = [
+        str(data_dir("suites")),
+        "--profile", str(profile),
+        "--kubeconfig", str(kubeconfig),
+        "--run-id", run_dir.name,
+        "--snapconf-report-dir", str(run_dir),
+        f"--junitxml={run_dir / 'junit.xml'}",
+        f"--alluredir={run_dir / 'allure-results'}",
+        "-p", "no:cacheprovider",
+        "-q",
+    ]  # fmt: skip
+    for area in args.area:
+        argv += ["--area", area]
+    if args.manifests:
+        argv += ["--manifests", str(args.manifests)]
+    if args.keep_on_failure:
+        argv.append("--keep-on-failure")
+    if args.baseline:
+        argv += ["--baseline", str(args.baseline)]
+    if args.workers and args.workers > 1:
+        argv += ["-n", str(args.workers)]
+    passthrough = list(args.pytest_args or [])
+    if passthrough and passthrough[0] == "--":
+        passthrough = passthrough[1:]
+    return argv + passthrough
+
+
+def _link_latest(report_dir: Path, run_dir: Path) -> None:
+    latest = report_dir / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_dir.name, target_is_directory=True)
+    except OSError as err:
+        _say(f"could not point {latest} at {run_dir.name}: {err}")
+
+
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, found before any cluster is contacted."""
+    from conformance.plugin import AREAS
+
+    if args.workers is not None and args.workers < 1:
+        return "-n must be 1 or more"
+    for area in args.area:
+        for name in str(area).split(","):
+            if name not in AREAS:
+                return f"--area: unknown area {name!r}; areas: {', '.join(AREAS)}"
+    if args.baseline is not None and not Path(args.baseline).is_file():
+        return f"--baseline {args.baseline} does not exist"
+    if args.manifests is not None and not Path(args.manifests).is_dir():
+        return f"--manifests {args.manifests} is not a folder"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """``snapconf run``: the exit status is 0 only for a conformant run."""
+    import pytest
+
+    from conformance import preflight, report
+    from conformance.kube import Kube, KubeError
+    from conformance.profile import ProfileError, load_profile
+    from conformance.resources import new_run_id, validate_run_id
+
+    problem = _check_arguments(args)
+    if problem:
+        _say(problem)
+        return EXIT_USAGE
+    profile_path = args.profile or default_profile()
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as err:
+        _say(str(err))
+        return EXIT_USAGE
+    if args.baseline is not None:
+        try:
+            report.load_results(args.baseline)
+        except report.ResultsError as err:
+            _say(f"--baseline: {err}")
+            return EXIT_USAGE
+    try:
+        run_id = validate_run_id(args.run_id) if args.run_id else new_run_id()
+    except ValueError as err:
+        _say(str(err))
+        return EXIT_USAGE
+    kubeconfig = resolve_kubeconfig(args.kubeconfig)
+    if kubeconfig is None:
+        kubeconfig = _testbed_kubeconfig(_say)
+    elif not kubeconfig.is_file():
+        _say(f"kubeconfig {kubeconfig} does not exist")
+        return EXIT_USAGE
+    try:
+        kube = Kube(str(kubeconfig))
+    except KubeError as err:
+        _say(f"kubeconfig {kubeconfig} cannot be used: {err}")
+        return EXIT_USAGE
+    try:
+        problems = preflight.check(kube, profile)
+    finally:
+        kube.close()
+    if problems:
+        for problem in problems:
+            _say(problem)
+        _say("the cluster is not ready for this profile; nothing was run")
+        return EXIT_USAGE
+
+    report_dir: Path = args.report_dir
+    run_dir = (report_dir / run_id).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = pytest_args(args, kubeconfig, Path(profile_path), run_dir)
+    progress = Progress(sys.stdout)
+    _say(f"run {run_id}: driver {profile.driver}, results in {run_dir}")
+    status = pytest.main(argv, plugins=[progress])
+    if int(status) in (int(pytest.ExitCode.USAGE_ERROR), int(pytest.ExitCode.INTERNAL_ERROR)):
+        return EXIT_USAGE
+    if int(status) == int(pytest.ExitCode.INTERRUPTED):
+        _say(f"interrupted; objects of run {run_id} were cleaned up")
+        return 130
+    results_file = run_dir / report.RESULTS_FILE
+    if not results_file.is_file():
+        _say(f"the run wrote no {results_file} (pytest exit status {int(status)})")
+        return EXIT_NOT_CONFORMANT
+    _link_latest(report_dir, run_dir)
+    results = report.load_results(results_file)
+    verdict = report.verdict(results)
+    progress.summary(results, verdict, run_dir / report.REPORT_FILE)
+    if int(status) != 0 and verdict.conformant:
+        # a leak, a cleanup failure or a crash outside the tests: not a clean run
+        _say(f"pytest ended with status {int(status)}; see the output above")
+        return EXIT_NOT_CONFORMANT
+    return EXIT_OK if verdict.conformant else EXIT_NOT_CONFORMANT
+
+
+def rebuild_report(args: argparse.Namespace) -> int:
+    """``snapconf report RUN_DIR [--allure]``."""
+    from conformance import report
+
+    try:
+        path = report.build_report(args.run_dir)
+    except report.ResultsError as err:
+        _say(str(err))
+        return EXIT_USAGE
+    print(path)
+    if getattr(args, "allure", False):
+        return int(report.render_allure(args.run_dir))
+    return EXIT_OK
+
+
+def cleanup(args: argparse.Namespace) -> int:
+    """``snapconf cleanup --run-id ID | --all``: delete by the run label only."""
+    from conformance.kube import Kube, KubeError
+    from conformance.resources import sweep, validate_run_id
+
+    run_id: str | None = None
+    if args.run_id:
+        try:
+            run_id = validate_run_id(args.run_id)
+        except ValueError as err:
+            _say(str(err))
+            return EXIT_USAGE
+    kubeconfig = resolve_kubeconfig(args.kubeconfig)
+    if kubeconfig is None:
+        from conformance.testbed.layout import Layout
+
+        kubeconfig = Layout.default().kubeconfig
+    if not kubeconfig.is_file():
+        _say(f"kubeconfig {kubeconfig} does not exist (give --kubeconfig or set $KUBECONFIG)")
+        return EXIT_USAGE
+    deleted: list[str] = []
+    try:
+        kube: Any = Kube(str(kubeconfig))
+        try:
+            errors = sweep(kube, run_id, timeout=CLEANUP_TIMEOUT, on_delete=deleted.append)
+        finally:
+            kube.close()
+    except KubeError as err:
+        _say(f"cleanup failed: {err}")
+        return EXIT_NOT_CONFORMANT
+    for item in deleted:
+        print(f"deleted {item}")
+    who = f"run {run_id}" if run_id else "every snapconf run"
+    if errors:
+        for error in errors:
+            _say(error)
+        _say(f"{len(errors)} objects of {who} could not be removed")
+        return EXIT_NOT_CONFORMANT
+    print(f"{len(deleted)} objects of {who} removed")
+    return EXIT_OK

@@ -1,0 +1,68 @@
+"""clone: a PVC cloned from another holds its data and is independent of it afterwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.actions import ClusterActions
+from conformance.params import VOLUME_MODES
+from conformance.units import parse_quantity
+
+pytestmark = [pytest.mark.area("clone"), pytest.mark.requires("pvcDataSource")]
+
+
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_clone_holds_source_data_and_is_independent(cluster: ClusterActions, mode: str) -> None:
+    """Same data at clone time; later writes to either side stay on that side."""
+    source = cluster.bound_pvc(mode=mode)
+    original = cluster.write_data(source, mode=mode)
+    clone = cluster.wait_bound(cluster.clone(source, mode=mode), op="clone-bound")
+    assert (
+        cluster.pv_of(clone)["spec"]["csi"]["volumeHandle"]
+        != cluster.pv_of(source)["spec"]["csi"]["volumeHandle"]
+    )
+    got = cluster.read_data(clone, mode=mode)
+    assert got.sha256 != "missing", "cloned data sha256 missing: the clone is empty"
+    assert got.sha256 == original.sha256, "cloned data sha256 differs from the source"
+
+    clone_write = cluster.write_data(clone, mode=mode)
+    assert cluster.read_data(source, mode=mode).sha256 == original.sha256, (
+        "a write to the clone changed the source"
+    )
+    source_write = cluster.write_data(source, mode=mode)
+    assert cluster.read_data(clone, mode=mode).sha256 == clone_write.sha256, (
+        "a write to the source changed the clone"
+    )
+    assert source_write.sha256 != clone_write.sha256
+
+
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_clone_to_larger_size(cluster: ClusterActions, mode: str) -> None:
+    """A larger clone gets the larger capacity and the source's data."""
+    source = cluster.bound_pvc(mode=mode)
+    original = cluster.write_data(source, mode=mode)
+    larger = 2 * parse_quantity(source["spec"]["resources"]["requests"]["storage"])
+    clone = cluster.wait_bound(cluster.clone(source, size=larger, mode=mode), op="clone-bound")
+    assert parse_quantity(clone["status"]["capacity"]["storage"]) >= larger
+    assert cluster.read_data(clone, mode=mode).sha256 == original.sha256
+    if mode == "Block":
+        assert cluster.visible_capacity(clone, mode=mode) >= larger
+
+
+def test_clone_of_a_clone(cluster: ClusterActions) -> None:
+    """A clone can be the source of another clone, with the data intact."""
+    source = cluster.bound_pvc()
+    original = cluster.write_data(source)
+    first = cluster.wait_bound(cluster.clone(source), op="clone-bound")
+    second = cluster.wait_bound(cluster.clone(first), op="clone-bound")
+    assert cluster.read_data(second).sha256 == original.sha256
+
+
+def test_parallel_clones_hold_same_data(cluster: ClusterActions) -> None:
+    """Several clones of one source, made at once, all hold its data."""
+    source = cluster.bound_pvc()
+    original = cluster.write_data(source)
+    clones = [cluster.clone(source) for _ in range(3)]
+    for clone in clones:
+        cluster.wait_bound(clone, op="clone-bound")
+    assert [cluster.read_data(c).sha256 for c in clones] == [original.sha256] * len(clones)

@@ -1,0 +1,107 @@
+"""protection: volumes in use, and snapshot sources, are not removed early or damaged."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.actions import ClusterActions, name_of
+from conformance.waits import has_deletion_timestamp, snapshot_ready
+
+pytestmark = pytest.mark.area("protection")
+
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+
+
+@pytest.mark.requires("persistence")
+def test_pvc_in_use_by_pod_is_kept_until_pod_is_gone(cluster: ClusterActions) -> None:
+    pvc = cluster.bound_pvc()
+    pod = cluster.start_pod(pvc)
+    cluster.kube.delete("PersistentVolumeClaim", pvc["metadata"]["name"], cluster.namespace)
+    held = cluster.wait_for(
+        pvc, lambda o: bool(o and o["metadata"].get("deletionTimestamp")), op="pvc-terminating"
+    )
+    assert PVC_PROTECTION in held["metadata"].get("finalizers", []), (
+        "PVC lost its protection finalizer"
+    )
+    assert cluster.get(pod)["status"]["phase"] == "Running"
+    assert cluster.get(pvc)["status"]["phase"] == "Bound", "an in-use PVC stopped being Bound"
+    cluster.delete(pod, op="pod-deleted")
+    cluster.wait_gone(pvc, op="pvc-deleted")
+
+
+@pytest.mark.requires("snapshotDataSource")
+def test_deleting_snapshot_keeps_source_intact(cluster: ClusterActions) -> None:
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
+    snap = cluster.ready_snapshot(pvc)
+    cluster.delete(snap, op="snapshot-deleted")
+    assert cluster.read_data(pvc).sha256 == written.sha256, "deleting a snapshot changed its source"
+    rewritten = cluster.write_data(pvc)
+    assert cluster.read_data(pvc).sha256 == rewritten.sha256, "the source is no longer writable"
+
+
+PVC_AS_SOURCE = "snapshot.storage.kubernetes.io/pvc-as-source-protection"
+SNAPSHOT_AS_SOURCE = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection"
+SNAPSHOT_BOUND = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
+
+
+@pytest.mark.requires("snapshotDataSource")
+def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
+    cluster: ClusterActions,
+) -> None:
+    """Deleting the source right after asking for a snapshot must not lose the snapshot.
+
+    The snapshot controller holds the PVC (``pvc-as-source-protection``) until the
+    snapshot is cut; a PVC seen terminating before the snapshot is ready must still carry
+    that finalizer. The snapshot then becomes ready and restores the data written.
+    """
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
+    snap = cluster.snapshot(pvc)
+    cluster.kube.delete("PersistentVolumeClaim", name_of(pvc), cluster.namespace)
+    seen = cluster.get_or_none(pvc)
+    if seen is not None and not snapshot_ready(cluster.get(snap)):
+        finalizers = seen["metadata"].get("finalizers") or []
+        assert PVC_AS_SOURCE in finalizers or PVC_PROTECTION in finalizers, (
+            f"the source PVC is being deleted before its snapshot is ready, without the "
+            f"{PVC_AS_SOURCE} finalizer: {finalizers}"
+        )
+    ready = cluster.wait_ready(snap)
+    cluster.wait_gone(pvc, op="pvc-deleted")
+    assert ready["status"].get("error") is None
+    restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+    assert cluster.read_data(restored).sha256 == written.sha256, (
+        "restored data sha256 differs from the source: the source went before the snapshot"
+    )
+
+
+@pytest.mark.requires("snapshotDataSource")
+def test_snapshot_finalizers_hold_while_restore_pending(cluster: ClusterActions) -> None:
+    """A snapshot a restore is waiting on cannot be removed; afterwards deletion completes.
+
+    The restore uses the WaitForFirstConsumer class, so it stays Pending (being created
+    from the snapshot) until a pod uses it: the snapshot controller must keep the
+    snapshot, deleted meanwhile, on its ``volumesnapshot-as-source-protection`` finalizer.
+    """
+    if cluster.profile.wffc_storage_class is None:
+        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
+    snap = cluster.ready_snapshot(pvc)
+    content = cluster.content_of(snap)
+    finalizers = cluster.get(snap)["metadata"].get("finalizers") or []
+    assert SNAPSHOT_BOUND in finalizers, f"a bound snapshot lacks {SNAPSHOT_BOUND}: {finalizers}"
+
+    restore = cluster.restore(snap, late_binding=True)
+    cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
+    cluster.kube.delete("VolumeSnapshot", name_of(snap), cluster.namespace)
+    held = cluster.wait_for(snap, has_deletion_timestamp, op="snapshot-terminating")
+    assert SNAPSHOT_AS_SOURCE in (held["metadata"].get("finalizers") or []), (
+        "a snapshot a pending restore depends on is not protected by "
+        f"{SNAPSHOT_AS_SOURCE}: {held['metadata'].get('finalizers')}"
+    )
+    assert cluster.get_or_none(snap) is not None, "the snapshot went while a restore was pending"
+
+    assert cluster.read_data(restore).sha256 == written.sha256  # the first consumer
+    cluster.wait_gone(snap, op="snapshot-deleted")
+    cluster.wait_gone(content, op="content-deleted")

@@ -1,0 +1,77 @@
+"""provisioning: dynamic and pre-provisioned volumes bind with the promised properties."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.actions import ClusterActions, name_of
+from conformance.params import BINDING_MODES, VOLUME_MODES
+from conformance.units import parse_quantity
+
+pytestmark = pytest.mark.area("provisioning")
+
+
+@pytest.mark.requires("persistence")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+@pytest.mark.parametrize("late_binding", BINDING_MODES, indirect=True)
+def test_dynamic_pvc_binds_with_class_properties(
+    cluster: ClusterActions, mode: str, late_binding: bool
+) -> None:
+    """The PV matches the request and the class, and its claimRef points back."""
+    pvc = cluster.pvc(mode=mode, late_binding=late_binding)
+    if late_binding:
+        cluster.wait_for_event(pvc, reason="WaitForFirstConsumer")
+        waiting = cluster.get(pvc)
+        assert waiting["status"].get("phase") == "Pending", "a late-binding PVC bound early"
+        assert not waiting["spec"].get("volumeName"), "a late-binding PVC got a volume early"
+        cluster.write_data(pvc, mode=mode)  # the first consumer triggers binding
+    bound = cluster.wait_bound(pvc)
+    pv = cluster.pv_of(bound)
+    sc = cluster.kube.get("StorageClass", bound["spec"]["storageClassName"])
+    requested = parse_quantity(bound["spec"]["resources"]["requests"]["storage"])
+
+    assert parse_quantity(pv["spec"]["capacity"]["storage"]) >= requested
+    assert parse_quantity(bound["status"]["capacity"]["storage"]) >= requested
+    assert set(pv["spec"]["accessModes"]) >= set(bound["spec"]["accessModes"])
+    assert pv["spec"].get("volumeMode", "Filesystem") == mode
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == sc.get("reclaimPolicy", "Delete")
+    assert sorted(pv["spec"].get("mountOptions") or []) == sorted(sc.get("mountOptions") or [])
+    assert pv["spec"]["storageClassName"] == name_of(sc)
+    assert pv["spec"]["csi"]["driver"] == cluster.profile.driver
+    assert pv["spec"]["csi"]["volumeHandle"]
+    ref = pv["spec"]["claimRef"]
+    assert (ref["name"], ref["namespace"], ref["uid"]) == (
+        name_of(bound),
+        cluster.namespace,
+        bound["metadata"]["uid"],
+    )
+    assert pv["status"]["phase"] == "Bound"
+
+
+@pytest.mark.requires("persistence", "preProvisionedVolume")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_static_pv_binds_existing_volume_and_keeps_data(cluster: ClusterActions, mode: str) -> None:
+    """An existing volume handle, as a static PV, binds to a PVC naming it; data is readable."""
+    source = cluster.bound_pvc(
+        mode=mode, storage_class=cluster.classes.storage_class(reclaim="Retain")
+    )
+    written = cluster.write_data(source, mode=mode)
+    old_pv = cluster.pv_of(source)
+    handle = old_pv["spec"]["csi"]["volumeHandle"]
+    cluster.delete(source)
+    cluster.delete(old_pv)  # Retain: the backend volume stays
+
+    static_pvc_name = cluster.fresh_name("static")
+    pv = cluster.static_pv(
+        handle,
+        capacity=old_pv["spec"]["capacity"]["storage"],
+        mode=mode,
+        claim_name=static_pvc_name,
+        attributes=old_pv["spec"]["csi"].get("volumeAttributes") or {},
+        node_affinity=old_pv["spec"].get("nodeAffinity"),
+    )
+    pvc = cluster.pvc(mode=mode, storage_class="", volume_name=name_of(pv), name=static_pvc_name)
+    bound = cluster.wait_bound(pvc)
+
+    assert bound["spec"]["volumeName"] == name_of(pv)
+    assert cluster.read_data(bound, mode=mode).sha256 == written.sha256

@@ -1,0 +1,88 @@
+"""restore: a PVC restored from a snapshot holds the data of snapshot time, byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.actions import ClusterActions
+from conformance.params import VOLUME_MODES
+from conformance.units import parse_quantity
+
+pytestmark = [pytest.mark.area("restore"), pytest.mark.requires("snapshotDataSource")]
+
+
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_restore_holds_data_at_snapshot_time(cluster: ClusterActions, mode: str) -> None:
+    """Overwriting the source after the snapshot does not change what a restore holds."""
+    pvc = cluster.bound_pvc(mode=mode)
+    before = cluster.write_data(pvc, mode=mode)
+    snap = cluster.ready_snapshot(pvc)
+    after = cluster.write_data(pvc, mode=mode)
+    assert after.sha256 != before.sha256, "the second random payload equals the first"
+
+    restored = cluster.wait_bound(cluster.restore(snap, mode=mode), op="restore-bound")
+    got = cluster.read_data(restored, mode=mode)
+    assert got.sha256 != "missing", "restored data sha256 missing: the restored volume is empty"
+    assert got.sha256 != after.sha256, "restored data is the source's data after the snapshot"
+    assert got.sha256 == before.sha256, (
+        "restored data sha256 differs from the source at snapshot time"
+    )
+    assert cluster.read_data(pvc, mode=mode).sha256 == after.sha256, "the source lost its new data"
+
+
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_restore_at_exact_restore_size(cluster: ClusterActions, mode: str) -> None:
+    """A restore requesting exactly status.restoreSize binds and holds the data."""
+    pvc = cluster.bound_pvc(mode=mode)
+    written = cluster.write_data(pvc, mode=mode)
+    snap = cluster.ready_snapshot(pvc)
+    size = parse_quantity(snap["status"]["restoreSize"])
+    restored = cluster.wait_bound(cluster.restore(snap, size=size, mode=mode), op="restore-bound")
+    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= size
+    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256
+
+
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_restore_to_larger_size(cluster: ClusterActions, mode: str) -> None:
+    """A larger restore gets the larger capacity (device/filesystem) and intact data."""
+    pvc = cluster.bound_pvc(mode=mode)
+    written = cluster.write_data(pvc, mode=mode)
+    snap = cluster.ready_snapshot(pvc)
+    larger = 2 * parse_quantity(snap["status"]["restoreSize"])
+    restored = cluster.wait_bound(cluster.restore(snap, size=larger, mode=mode), op="restore-bound")
+
+    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= larger
+    assert parse_quantity(cluster.pv_of(restored)["spec"]["capacity"]["storage"]) >= larger
+    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256
+    if mode == "Block":
+        assert cluster.visible_capacity(restored, mode=mode) >= larger, (
+            "the restored device is not larger"
+        )
+    elif not cluster.profile.has("FSResizeFromSourceNotSupported"):
+        seen = cluster.visible_capacity(restored, mode=mode)
+        assert seen >= larger * 0.9, f"the restored filesystem has {seen} bytes, asked {larger}"
+
+
+def test_restore_smaller_than_restore_size_does_not_bind(cluster: ClusterActions) -> None:
+    """A restore below restoreSize stays Pending with a clear event and loses no data."""
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
+    snap = cluster.ready_snapshot(pvc)
+    size = parse_quantity(snap["status"]["restoreSize"])
+    too_small = cluster.restore(snap, size=max(size // 2, 1))
+    warning = cluster.wait_warning(too_small, describe="a restore smaller than restoreSize")
+    assert warning.get("message"), "the warning event has no message"
+    assert cluster.get(too_small)["status"]["phase"] == "Pending"
+    assert cluster.read_data(pvc).sha256 == written.sha256
+
+
+def test_parallel_restores_hold_same_data(cluster: ClusterActions) -> None:
+    """Several restores of one snapshot, made at once, all hold the snapshot's data."""
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
+    snap = cluster.ready_snapshot(pvc)
+    restores = [cluster.restore(snap) for _ in range(3)]
+    for restored in restores:
+        cluster.wait_bound(restored, op="restore-bound")
+    sums = [cluster.read_data(r).sha256 for r in restores]
+    assert sums == [written.sha256] * len(restores)

@@ -1,0 +1,175 @@
+"""conformance.report.allure: finding Allure 3 and running ``allure generate``.
+
+``which`` and ``run`` are replaced by fakes, so these tests need neither Node.js nor the
+network; a real render is in ``test_real_allure_3`` when an Allure 3 binary is on PATH.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.report import ALLURE_REPORT_DIR, ALLURE_RESULTS_DIR, find_allure, render_allure
+from conformance.report.allure import INSTALL_HINT, NPX_PACKAGE
+
+
+def results_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / ALLURE_RESULTS_DIR
+    folder.mkdir()
+    (folder / "0a-result.json").write_text(json.dumps({"name": "test_a"}), encoding="utf-8")
+    return tmp_path
+
+
+class FakeTools:
+    """``shutil.which`` and ``subprocess.run`` over a set of installed programs."""
+
+    def __init__(self, installed: dict[str, str], *, generate_status: int = 0) -> None:
+        self.installed = installed  # program -> what `--version` prints
+        self.generate_status = generate_status
+        self.calls: list[list[str]] = []
+
+    def which(self, name: str) -> str | None:
+        return f"/usr/bin/{name}" if name in self.installed else None
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        argv = list(argv)
+        self.calls.append(argv)
+        name = Path(argv[0]).name
+        if argv[1:] == ["--version"]:
+            return subprocess.CompletedProcess(argv, 0, stdout=self.installed[name] + "\n")
+        if "generate" in argv and self.generate_status == 0:
+            target = Path(argv[argv.index("--output") + 1])
+            target.mkdir(parents=True)
+            (target / "index.html").write_text("<html></html>", encoding="utf-8")
+        return subprocess.CompletedProcess(argv, self.generate_status, stdout="")
+
+
+def render(folder: Path, tools: FakeTools) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = render_allure(folder, out=out, err=err, which=tools.which, run=tools.run)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_an_allure_3_binary_is_used(tmp_path: Path) -> None:
+    folder = results_dir(tmp_path)
+    tools = FakeTools({"allure": "3.18.0", "node": "v20", "npx": "10"})
+    code, out, err = render(folder, tools)
+    assert (code, err) == (0, "")
+    generate = tools.calls[-1]
+    assert generate[:2] == ["/usr/bin/allure", "generate"]
+    assert generate[2] == str((folder / ALLURE_RESULTS_DIR).resolve())
+    assert generate[3:5] == ["--output", str((folder / ALLURE_REPORT_DIR).resolve())]
+    assert generate[5] == "--name"
+    assert "with Allure 3.18.0 (/usr/bin/allure)" in out
+    assert f"allure report {folder / ALLURE_REPORT_DIR / 'index.html'}" in out
+
+
+def test_npx_when_no_allure_3_is_installed(tmp_path: Path) -> None:
+    folder = results_dir(tmp_path)
+    tools = FakeTools({"allure": "2.34.1", "node": "v20", "npx": "10"})
+    code, out, _ = render(folder, tools)
+    assert code == 0
+    assert tools.calls[-1][:4] == ["/usr/bin/npx", "--yes", NPX_PACKAGE, "generate"]
+    assert f"view it with: npx {NPX_PACKAGE} open" in out
+
+
+def test_without_node_it_says_how_to_install(tmp_path: Path) -> None:
+    folder = results_dir(tmp_path)
+    tools = FakeTools({})
+    code, out, err = render(folder, tools)
+    assert code == 1
+    assert out == ""
+    assert err == (
+        "snapconf: cannot render the allure report: Node.js (node and npx) is not installed. "
+        f"{INSTALL_HINT}.\n"
+    )
+    assert "npm install -g allure" in err
+    assert tools.calls == []
+
+
+def test_allure_2_alone_is_named(tmp_path: Path) -> None:
+    tools = FakeTools({"allure": "2.34.1"})
+    command, what = find_allure(tools.which, tools.run)
+    assert command == []
+    assert (
+        what
+        == "/usr/bin/allure is Allure 2.34.1, not Allure 3; Node.js (node and npx) is not installed"
+    )
+    code, _, err = render(results_dir(tmp_path), tools)
+    assert code == 1
+    assert "is Allure 2.34.1, not Allure 3" in err
+
+
+def test_no_allure_results(tmp_path: Path) -> None:
+    tools = FakeTools({"allure": "3.18.0"})
+    code, _, err = render(tmp_path, tools)
+    assert code == 2
+    assert err.startswith(f"snapconf: {tmp_path / ALLURE_RESULTS_DIR}: no allure results")
+    assert tools.calls == []
+
+
+def test_generate_failing(tmp_path: Path) -> None:
+    tools = FakeTools({"allure": "3.18.0"}, generate_status=3)
+    code, _, err = render(results_dir(tmp_path), tools)
+    assert code == 1
+    assert err == "snapconf: allure generate failed (exit status 3)\n"
+
+
+def test_generate_writing_nothing(tmp_path: Path) -> None:
+    folder = results_dir(tmp_path)
+    tools = FakeTools({"allure": "3.18.0"})
+
+    def run_without_output(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if "generate" in argv:
+            return subprocess.CompletedProcess(list(argv), 0)
+        return tools.run(argv, **kwargs)
+
+    out, err = io.StringIO(), io.StringIO()
+    code = render_allure(folder, out=out, err=err, which=tools.which, run=run_without_output)
+    assert code == 1
+    assert err.getvalue().startswith("snapconf: allure generate wrote no ")
+
+
+def test_generate_timing_out(tmp_path: Path) -> None:
+    tools = FakeTools({"allure": "3.18.0"})
+
+    def hang(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if "generate" in argv:
+            raise subprocess.TimeoutExpired(list(argv), kwargs["timeout"])
+        return tools.run(argv, **kwargs)
+
+    out, err = io.StringIO(), io.StringIO()
+    code = render_allure(results_dir(tmp_path), out=out, err=err, which=tools.which, run=hang)
+    assert code == 1
+    assert "did not finish within" in err.getvalue()
+
+
+@pytest.mark.skipif(shutil.which("allure") is None, reason="no allure binary on PATH")
+def test_real_allure_3(tmp_path: Path) -> None:
+    command, what = find_allure()
+    if not command or Path(command[0]).name != "allure":
+        pytest.skip(f"the allure on PATH is not Allure 3 ({what})")
+    folder = results_dir(tmp_path)
+    (folder / ALLURE_RESULTS_DIR / "0a-result.json").write_text(
+        json.dumps(
+            {
+                "uuid": "0a",
+                "name": "test_a",
+                "fullName": "suites.test_x#test_a",
+                "status": "passed",
+                "start": 1748772902000,
+                "stop": 1748772903000,
+                "labels": [{"name": "area", "value": "restore"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert render_allure(folder) == 0
+    assert (folder / ALLURE_REPORT_DIR / "index.html").is_file()
