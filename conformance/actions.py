@@ -400,13 +400,21 @@ class ClusterActions:
         )
         self.tracker.forget(kind, name, namespace)
 
-    def wait_for(self, obj: Obj, condition: Any, *, op: str, timeout: float | None = None) -> Obj:
-        """Wait until ``condition(obj)`` holds for the live object."""
+    def wait_for(
+        self,
+        obj: Obj,
+        condition: Any,
+        *,
+        op: str,
+        timeout: float | None = None,
+        since: str | None = None,
+    ) -> Obj:
+        """Wait until ``condition(obj)`` holds for the live object (or held since ``since``)."""
         kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
         got = self.waiter.until(
             kind, name, namespace, condition,
             timeout=timeout or self.profile.timeouts.claim_provision, op=op,
-            describe=f"{kind} {namespace or ''}/{name}: {op}",
+            describe=f"{kind} {namespace or ''}/{name}: {op}", since=since,
         )  # fmt: skip
         got = _present(got, f"{kind} {name} is gone")
         return got
@@ -593,6 +601,11 @@ class ClusterActions:
 
     def events(self, obj: Obj) -> list[Obj]:
         return self.kube.events_for(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))
+
+    def mark_broken(self, *objs: Obj) -> None:
+        """These objects are invalid on purpose: see :meth:`Tracker.mark_broken`."""
+        for obj in objs:
+            self.tracker.mark_broken(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))
 
     def get_or_none(self, obj: Obj) -> Obj | None:
         return self.kube.get_or_none(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))

@@ -9,12 +9,15 @@ Bad input ends with one clear sentence on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance import __version__
+
+if TYPE_CHECKING:
+    from conformance.testbed.layout import Layout
 
 EXIT_USAGE = 2
 
@@ -36,8 +39,16 @@ def cmd_testbed(args: argparse.Namespace) -> int:
     from conformance.testbed.layout import Layout
 
     layout = Layout.default()
+    if args.action != "fault" and args.fault_args:
+        raise UsageError(f"testbed {args.action} takes no arguments: {' '.join(args.fault_args)}")
+    if args.action == "fault":
+        return _cmd_fault(layout, args.fault_args)
     if args.action == "up":
-        testbed.up(layout)
+        faults = [n for item in args.fault or [] for n in item.split(",") if n]
+        testbed.up(
+            layout, faults=faults if args.fault is not None else None,
+            fault_module=args.fault_module,
+        )  # fmt: skip
     elif args.action == "down":
         testbed.down(layout)
     elif args.action == "kubeconfig":
@@ -53,6 +64,22 @@ def cmd_testbed(args: argparse.Namespace) -> int:
         up = all(r.running for r in rows)
         print(f"kubeconfig: {layout.kubeconfig}" if up else "testbed is not (fully) up")
         return 0 if up else 1
+    return 0
+
+
+def _cmd_fault(layout: Layout, words: list[str]) -> int:
+    from conformance.faults import available_faults
+    from conformance.testbed.cluster import set_faults
+
+    if words[:1] == ["list"]:
+        module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else ""
+        for name, summary in available_faults(Path(module) if module else None).items():
+            print(f"{name:<24} {summary}")
+        return 0
+    if words[:1] != ["set"] or len(words) < 2:
+        raise UsageError("usage: snapconf testbed fault set NAME...|none, or fault list")
+    names = [n for word in words[1:] for n in word.split(",") if n]
+    set_faults(layout, [] if names == ["none"] else names)
     return 0
 
 
@@ -104,8 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest arguments")
     run.set_defaults(func=cmd_run)
 
-    tb = sub.add_parser("testbed", help="the embedded single-node cluster")
-    tb.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
+    tb = sub.add_parser(
+        "testbed",
+        help="the embedded single-node cluster",
+        description=(
+            "The embedded testbed: a real single-node cluster as host processes. "
+            "'fault set NAME...|none' switches the CSI fault interposer's faults on a "
+            "running testbed; 'fault list' names them."
+        ),
+    )
+    tb.add_argument("action", choices=["up", "down", "status", "kubeconfig", "fault"])
+    tb.add_argument("fault_args", nargs="*", metavar="ARG", help="for 'fault': set NAME...|list")
+    tb.add_argument(
+        "--fault",
+        action="append",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="with 'up': faults the CSI interposer applies (see 'testbed fault list')",
+    )
+    tb.add_argument(
+        "--fault-module", type=Path, help="with 'up': a Python file defining more faults"
+    )
     tb.set_defaults(func=cmd_testbed)
 
     prof = sub.add_parser("profile", help="driver profiles")
@@ -125,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--all", action="store_true", help="every snapconf run's objects")
     clean.add_argument(
         "--kubeconfig", type=Path, help="kubeconfig (default: testbed or $KUBECONFIG)"
+    )
+    clean.add_argument(
+        "--force",
+        action="store_true",
+        help="also release snapshots and contents that controllers keep on finalizers",
     )
     clean.set_defaults(func=cmd_cleanup)
     return parser
@@ -146,14 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("snapconf: interrupted\n")
         return 130
-
-
-def resolve_kubeconfig(flag: Path | None) -> Path | None:
-    """The kubeconfig to use: the flag, else $KUBECONFIG, else None (the testbed)."""
-    if flag is not None:
-        return flag
-    env = os.environ.get("KUBECONFIG")
-    return Path(env) if env else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -15,20 +15,18 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import __version__
 from conformance.actions import ClusterActions, SessionClasses
 from conformance.diagnostics import collect as collect_diagnostics
 from conformance.kube import Kube, KubeError
 from conformance.manifests import Renderer
 from conformance.paths import default_profile
 from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
-from conformance.recorder import Recorder
+from conformance.recorder import Recorder, allure_marks, attach_diagnostics
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
 from conformance.waits import Timings, Waiter
 
@@ -107,6 +105,7 @@ class SessionState:
     leaks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     report_path: Path | None = None
+    conformant: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def kube(self) -> Kube:
@@ -268,6 +267,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             drop.append(item)
             continue
         keep.append(item)
+        for mark in allure_marks(area, _requires(item)):
+            item.add_marker(mark)
         missing = missing_capabilities(state.profile, item)
         if missing:
             reason = f"profile does not declare capability {', '.join(missing)}"
@@ -419,9 +420,9 @@ def pytest_runtest_makereport(
         if tracker is not None and report.when != "teardown":
             diagnostics = collect_diagnostics(tracker)
             payload["diagnostics"] = diagnostics
+            attach_diagnostics(diagnostics)
             for title, text in _diagnostic_sections(diagnostics):
                 report.sections.append((f"snapconf {title}", text))
-                _attach_to_allure(title, text)
     if report.when == "teardown":
         timings = item.stash.get(TIMINGS, None)
         payload["timings"] = list(timings.items) if timings else []
@@ -432,15 +433,6 @@ def pytest_runtest_makereport(
 def _uses_cluster(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
     return bool(_area(item)) or any(f in fixtures for f in ("cluster", "kube", "tracker"))
-
-
-def _attach_to_allure(title: str, text: str) -> None:
-    try:
-        import allure
-
-        allure.attach(text, name=title, attachment_type=allure.attachment_type.TEXT)
-    except Exception:  # noqa: S110 - allure off or no test open: diagnostics stay in the report
-        pass
 
 
 def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -494,67 +486,46 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 state.problems.append(f"the leak check could not list the cluster: {err}")
             if (state.leaks or state.problems) and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if state.settings.report_dir is not None:
-            _write_results(config, state)
+        _write_results(config, state)
+        if state.conformant is False and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state.kube_client is not None:
         state.kube_client.close()
         state.kube_client = None
 
 
 def _write_results(config: pytest.Config, state: SessionState) -> None:
+    """results.json, report.html and ``latest``; a non-conformant verdict fails the session."""
     from conformance import report
+    from conformance.recorder import cluster_summary
 
-    try:
-        cluster = cluster_info(state.kube(), state.profile)
-    except KubeError as err:
-        cluster = {"components": [], "error": f"the cluster could not be read: {err}"}
-    cluster["components"] += _testbed_components(state.settings.kubeconfig)
-    cluster["leaks"] = state.leaks
-    run = {
-        "id": state.settings.run_id,
-        "start": _iso(state.started),
-        "end": _iso(time.time()),
-        "argv": [str(a) for a in config.invocation_params.args],
-        "workers": int(getattr(config.option, "numprocesses", 0) or 1),
-        "profile": state.profile.to_dict(),
-        "cluster": cluster,
-        "snapconfVersion": __version__,
-    }
-    results = {
-        "schemaVersion": report.SCHEMA_VERSION,
-        "run": run,
-        "capabilities": dict(state.profile.capabilities),
-        "tests": config.stash[RECORDER].as_list(),
-        "baselineRegressions": [],
-    }
     report_dir = state.settings.report_dir
     if report_dir is None:
         return
     try:
-        path = report.write_report(results, report_dir, state.settings.baseline)
+        cluster = cluster_summary(
+            state.kube(),
+            state.profile.driver,
+            extra_components=_testbed_components(state.settings.kubeconfig),
+        )
+    except KubeError as err:  # the client itself could not be made
+        cluster = {"components": [], "notes": [f"the cluster could not be read: {err}"]}
+    cluster["leaks"] = list(state.leaks)
+    try:
+        results = config.stash[RECORDER].results(
+            run_id=state.settings.run_id,
+            start=state.started,
+            argv=[str(a) for a in config.invocation_params.args],
+            workers=int(getattr(config.option, "numprocesses", 0) or 1),
+            profile=state.profile.to_dict(),
+            cluster=cluster,
+        )
+        published = report.publish(results, report_dir, baseline=state.settings.baseline)
     except report.ResultsError as err:
         state.problems.append(f"the report could not be written: {err}")
         return
-    state.report_path = path
-
-
-def cluster_info(kube: Kube, profile: Profile) -> dict[str, Any]:
-    """Versions read from the cluster: server, the CSIDriver, the snapshot components."""
-    info: dict[str, Any] = {"components": []}
-    try:
-        info["kubernetesVersion"] = str(kube.server_version().get("gitVersion", ""))
-        driver = kube.get_or_none("CSIDriver", profile.driver)
-        if driver is not None:
-            info["csiDriver"] = {"name": profile.driver, **(driver.get("spec") or {})}
-        pods, _ = kube.list("Pod")
-        for pod in pods:
-            for container in (pod.get("spec") or {}).get("containers") or []:
-                image = str(container.get("image", ""))
-                if any(n in image for n in ("snapshot", "csi", "provisioner", "hostpath")):
-                    info["components"].append({"name": container.get("name", ""), "image": image})
-    except KubeError as err:
-        info["error"] = f"cluster versions could not be read: {err}"
-    return info
+    state.report_path = published.report
+    state.conformant = published.verdict.conformant
 
 
 def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:
@@ -566,10 +537,6 @@ def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:
     if kubeconfig is None or Path(kubeconfig).resolve() != layout.kubeconfig.resolve():
         return []
     return components(layout)
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -200,6 +200,10 @@ def _bound_to(content: Obj, snapshot: Obj) -> bool:
     return not ref.get("uid") or not meta.get("uid") or bool(ref.get("uid") == meta.get("uid"))
 
 
+#: How long cleanup lets controllers release an object a test broke on purpose.
+BROKEN_GRACE = 15.0
+
+
 class _Deleter:
     """Deletes a set of objects in dependency order and waits for each group to go."""
 
@@ -212,7 +216,11 @@ class _Deleter:
         deadline: float,
         keep_retained: bool,
         clock: Callable[[], float] = time.monotonic,
+        broken: set[Ref] | None = None,
+        force: bool = False,
     ) -> None:
+        self.broken = set(broken or ())
+        self.force = force
         self.kube = kube
         self.waiter = waiter
         self.run_id = run_id
@@ -280,6 +288,8 @@ class _Deleter:
                     vsc = self.bodies.get(vsc_ref) or self._read(vsc_ref)
                     if vsc is not None and _bound_to(vsc, body):
                         found.append((vsc_ref, vsc))
+                        if ref in self.broken:
+                            self.broken.add(vsc_ref)  # made for a broken snapshot
             for new_ref, new_body in found:
                 if new_ref not in self.refs and self.add(new_ref, new_body):
                     work.append(new_ref)
@@ -294,8 +304,8 @@ class _Deleter:
     def flip_retained(self) -> None:
         """Retain -> Delete on PVs and contents, so deleting them frees the backend too."""
         for ref in list(self.refs):
-            if not _retained(ref, self.bodies.get(ref)):
-                continue
+            if ref in self.broken or not _retained(ref, self.bodies.get(ref)):
+                continue  # a broken content's handle, if any, belongs to another object
             if self.keep_retained:
                 log.info("cleanup: keeping %s (Retain policy, keep_retained)", ref)
                 self.kept.add(ref)
@@ -362,6 +372,10 @@ class _Deleter:
         return True
 
     def _wait_gone(self, ref: Ref, timeout: float) -> None:
+        forced = self.force and ref.kind in ("VolumeSnapshot", "VolumeSnapshotContent")
+        if (ref in self.broken or forced) and self._stuck(ref, min(BROKEN_GRACE, timeout)):
+            self._drop_finalizers(ref)
+            timeout = self.remaining()
         try:
             self.waiter.gone(ref.kind, ref.name, ref.namespace, timeout=timeout, op="cleanup")
         except WaitTimeout as err:
@@ -370,6 +384,32 @@ class _Deleter:
             self.error(ref, f"cannot confirm deletion: {err}")
         else:
             self.gone.add(ref)
+
+    def _stuck(self, ref: Ref, grace: float) -> bool:
+        """Still there after ``grace`` seconds (controllers had their chance)."""
+        try:
+            self.waiter.gone(ref.kind, ref.name, ref.namespace, timeout=grace, op="cleanup")
+        except WaitTimeout:
+            return True
+        except KubeError as err:
+            log.debug("cleanup: cannot watch %s: %s", ref, err)
+            return True
+        return False
+
+    def _drop_finalizers(self, ref: Ref) -> None:
+        """Release an object the test made invalid on purpose from its finalizers.
+
+        The snapshot controller keeps a content whose ``volumeSnapshotRef`` never matched
+        (or of a driver nobody serves) on its bound-protection finalizer forever; such an
+        object owns no backend snapshot, so removing the finalizer frees nothing twice.
+        """
+        log.info("cleanup: %s is held by finalizers of a broken object; removing them", ref)
+        try:
+            self.kube.patch(ref.kind, ref.name, ref.namespace, {"metadata": {"finalizers": None}})
+        except NotFound:
+            self.gone.add(ref)
+        except KubeError as err:
+            self.error(ref, f"cannot remove its finalizers: {err}")
 
 
 # ---------------------------------------------------------------- the tracker
@@ -396,6 +436,7 @@ class Tracker:
         self.worker = worker
         self.waiter = waiter or Waiter(kube)
         self._refs: dict[Ref, None] = {}
+        self._broken: set[Ref] = set()
         self._lock = threading.RLock()
         self._cleaning = False
 
@@ -436,6 +477,15 @@ class Tracker:
     def adopt(self, kind: Kind | str, name: str, namespace: str | None = None) -> None:
         """Register an object someone else made for us (a provisioned PV, a bound content)."""
         self._add(_ref(kind, name, namespace))
+
+    def mark_broken(self, kind: Kind | str, name: str, namespace: str | None = None) -> None:
+        """Say that a test made this object invalid on purpose (it can never bind).
+
+        Cleanup then leaves its deletion policy as it is and, if controllers still hold
+        it after a short grace, removes its finalizers (see ``_Deleter._drop_finalizers``).
+        """
+        with self._lock:
+            self._broken.add(_ref(kind, name, namespace))
 
     def forget(self, kind: Kind | str, name: str, namespace: str | None = None) -> None:
         """Unregister an object (the test deleted it itself)."""
@@ -481,6 +531,7 @@ class Tracker:
                 run_id=self.run_id,
                 deadline=time.monotonic() + timeout,
                 keep_retained=keep_retained,
+                broken=set(self._broken),
             )
             for ref in refs:
                 deleter.add(ref)
@@ -540,6 +591,7 @@ def sweep(
     worker: str | None = None,
     waiter: Waiter | None = None,
     on_delete: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> list[str]:
     """Delete what runs left behind, by label only; return what went wrong.
 
@@ -556,6 +608,8 @@ def sweep(
         worker: only the objects of this worker label.
         waiter: used to wait for deletions.
         on_delete: called with ``Kind/namespace/name`` of each object about to go.
+        force: remove the finalizers of snapshots and contents that controllers still
+            hold after a short grace (objects a broken driver or test left stuck).
     """
     selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
     if worker:
@@ -595,6 +649,7 @@ def sweep(
         run_id=run_id,
         deadline=time.monotonic() + timeout,
         keep_retained=False,
+        force=force,
     )
     for ref, body in _ordered_items({**labelled, **linked}):
         if ref not in deleter.refs:

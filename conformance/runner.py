@@ -79,16 +79,6 @@ def pytest_args(
     return argv + passthrough
 
 
-def _link_latest(report_dir: Path, run_dir: Path) -> None:
-    latest = report_dir / "latest"
-    try:
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        latest.symlink_to(run_dir.name, target_is_directory=True)
-    except OSError as err:
-        _say(f"could not point {latest} at {run_dir.name}: {err}")
-
-
 def _check_arguments(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, found before any cluster is contacted."""
     from conformance.plugin import AREAS
@@ -173,7 +163,6 @@ def run(args: argparse.Namespace) -> int:
     if not results_file.is_file():
         _say(f"the run wrote no {results_file} (pytest exit status {int(status)})")
         return EXIT_NOT_CONFORMANT
-    _link_latest(report_dir, run_dir)
     results = report.load_results(results_file)
     verdict = report.verdict(results)
     progress.summary(results, verdict, run_dir / report.REPORT_FILE)
@@ -186,17 +175,9 @@ def run(args: argparse.Namespace) -> int:
 
 def rebuild_report(args: argparse.Namespace) -> int:
     """``snapconf report RUN_DIR [--allure]``."""
-    from conformance import report
+    from conformance.report import report_command
 
-    try:
-        path = report.build_report(args.run_dir)
-    except report.ResultsError as err:
-        _say(str(err))
-        return EXIT_USAGE
-    print(path)
-    if getattr(args, "allure", False):
-        return int(report.render_allure(args.run_dir))
-    return EXIT_OK
+    return int(report_command(args.run_dir, allure=bool(getattr(args, "allure", False))))
 
 
 def cleanup(args: argparse.Namespace) -> int:
@@ -223,7 +204,13 @@ def cleanup(args: argparse.Namespace) -> int:
     try:
         kube: Any = Kube(str(kubeconfig))
         try:
-            errors = sweep(kube, run_id, timeout=CLEANUP_TIMEOUT, on_delete=deleted.append)
+            errors = sweep(
+                kube,
+                run_id,
+                timeout=CLEANUP_TIMEOUT,
+                on_delete=deleted.append,
+                force=bool(getattr(args, "force", False)),
+            )
         finally:
             kube.close()
     except KubeError as err:
@@ -236,6 +223,8 @@ def cleanup(args: argparse.Namespace) -> int:
         for error in errors:
             _say(error)
         _say(f"{len(errors)} objects of {who} could not be removed")
+        if not getattr(args, "force", False):
+            _say("objects held by finalizers: --force removes those of snapshots and contents")
         return EXIT_NOT_CONFORMANT
     print(f"{len(deleted)} objects of {who} removed")
     return EXIT_OK

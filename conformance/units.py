@@ -77,7 +77,7 @@ _QUANTITY_EXAMPLE = "a quantity like 1Gi, 512Mi or 1073741824"
 _DURATION_EXAMPLE = "a duration like 30s, 5m or 1h30m"
 
 
-def parse_quantity(value: str | int, *, key: str) -> int:
+def parse_quantity(value: str | int, *, key: str = "quantity") -> int:
     """A Kubernetes quantity (``1Gi``, ``1.5Gi``, ``500M``, ``1e9``, ``1024``) in bytes.
 
     Args:

@@ -372,11 +372,14 @@ class Waiter:
         timeout: float,
         op: str,
         describe: str,
+        since: str | None = None,
     ) -> Obj | None:
         """Wait until ``condition`` holds for the object; return the object it held for.
 
         The condition sees None when the object does not exist (or was just deleted).
         An exception from the condition (e.g. :class:`PodFailed`) ends the wait at once.
+        With ``since`` (a resourceVersion read earlier) the wait first replays every change
+        after it, so a state that came and went before the call is still seen.
 
         Raises:
             WaitTimeout: not within ``timeout`` seconds.
@@ -389,7 +392,9 @@ class Waiter:
         def first(items: list[Obj]) -> list[Obj | None]:
             return [items[0] if items else None]
 
-        found, last = self._watch(k, ns, f"metadata.name={name}", condition, first, timeout)
+        found, last = self._watch(
+            k, ns, f"metadata.name={name}", condition, first, timeout, since=since
+        )
         if found:
             seconds = self._clock() - start
             if self.timings is not None:
@@ -432,6 +437,7 @@ class Waiter:
         condition: Condition,
         from_list: Callable[[list[Obj]], list[Obj | None]],
         timeout: float,
+        since: str | None = None,
     ) -> tuple[bool, Obj | None]:
         """List, then watch from the list's resourceVersion until ``condition`` holds.
 
@@ -443,11 +449,14 @@ class Waiter:
         last: Obj | None = None
         pause = _RESTART_PAUSE_MIN
         while True:
-            items, resource_version = self.kube.list(k, ns, field_selector=selector)
-            for candidate in from_list(items):
-                last = candidate
-                if condition(candidate):
-                    return True, candidate
+            if since is not None:
+                resource_version, since = since, None
+            else:
+                items, resource_version = self.kube.list(k, ns, field_selector=selector)
+                for candidate in from_list(items):
+                    last = candidate
+                    if condition(candidate):
+                        return True, candidate
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return False, last

@@ -79,7 +79,8 @@ def _assert_not_bound(cluster: ClusterActions, snap: dict[str, object], why: str
 def test_content_with_wrong_uid_does_not_bind(cluster: ClusterActions) -> None:
     """A content whose volumeSnapshotRef.uid names another object is not bound."""
     _written, handle = cluster.retained_snapshot_handle()
-    snap, _content = cluster.import_snapshot(handle, ref_uid="00000000-0000-0000-0000-000000000000")
+    snap, content = cluster.import_snapshot(handle, ref_uid="00000000-0000-0000-0000-000000000000")
+    cluster.mark_broken(snap, content)
     _assert_not_bound(cluster, snap, "a content whose ref uid does not match")
 
 
@@ -87,7 +88,8 @@ def test_content_with_wrong_uid_does_not_bind(cluster: ClusterActions) -> None:
 def test_content_referring_to_another_namespace_does_not_bind(cluster: ClusterActions) -> None:
     """A content whose volumeSnapshotRef names another namespace is not bound."""
     _written, handle = cluster.retained_snapshot_handle()
-    snap, _content = cluster.import_snapshot(handle, ref_namespace="kube-system")
+    snap, content = cluster.import_snapshot(handle, ref_namespace="kube-system")
+    cluster.mark_broken(snap, content)
     _assert_not_bound(cluster, snap, "a content whose ref names another namespace")
 
 
@@ -98,6 +100,7 @@ def test_second_snapshot_cannot_claim_bound_content(cluster: ClusterActions) -> 
     first = cluster.ready_snapshot(pvc)
     content = cluster.content_of(first)
     second = cluster.snapshot_of_content(name_of(content))
+    cluster.mark_broken(second)
     _assert_not_bound(cluster, second, "a second snapshot claiming a bound content")
     again = cluster.content_of(first)
     assert again["spec"]["volumeSnapshotRef"]["uid"] == first["metadata"]["uid"]
@@ -107,6 +110,7 @@ def test_second_snapshot_cannot_claim_bound_content(cluster: ClusterActions) -> 
 def test_bogus_snapshot_handle_never_becomes_ready(cluster: ClusterActions) -> None:
     """A content with a snapshotHandle that exists nowhere does not become ready."""
     snap, content = cluster.import_snapshot(f"snapconf-bogus-{cluster.fresh_name('h')}")
+    cluster.mark_broken(snap, content)
     cluster.wait_content_error(content, describe="a content with a bogus snapshotHandle")
     current = cluster.get(snap)
     assert (current.get("status") or {}).get("readyToUse") is not True

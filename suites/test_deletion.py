@@ -21,6 +21,7 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
     cluster.wait_gone(content, op="content-deleted")
 
     reimport, reimported = cluster.import_snapshot(handle)
+    cluster.mark_broken(reimport, reimported)
     cluster.wait_content_error(reimported, describe="re-importing the handle of a deleted snapshot")
     assert (cluster.get(reimport).get("status") or {}).get("readyToUse") is not True, (
         "the backend snapshot of a deleted Delete-policy snapshot still exists"

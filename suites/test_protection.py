@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.actions import ClusterActions, name_of
-from conformance.waits import has_deletion_timestamp, snapshot_ready
+from conformance.waits import has_deletion_timestamp, has_finalizer, snapshot_ready
 
 pytestmark = pytest.mark.area("protection")
 
@@ -49,26 +49,33 @@ SNAPSHOT_BOUND = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection
 def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     cluster: ClusterActions,
 ) -> None:
-    """Deleting the source right after asking for a snapshot must not lose the snapshot.
+    """A PVC being snapshotted is held until the snapshot is cut; the snapshot stays usable.
 
-    The snapshot controller holds the PVC (``pvc-as-source-protection``) until the
-    snapshot is cut; a PVC seen terminating before the snapshot is ready must still carry
-    that finalizer. The snapshot then becomes ready and restores the data written.
+    The snapshot controller must put ``pvc-as-source-protection`` on the source before it
+    creates the content (the watch replays every change since before the snapshot was
+    asked for, so even a short window is seen). The PVC is deleted then: while the
+    snapshot is not ready the PVC must stay, terminating, on that finalizer; afterwards it
+    goes, and the snapshot restores the data written.
     """
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
+    before = cluster.get(pvc)["metadata"]["resourceVersion"]
     snap = cluster.snapshot(pvc)
+    cluster.wait_for(
+        pvc, has_finalizer(PVC_AS_SOURCE), op="pvc-protected", since=before,
+        timeout=cluster.profile.timeouts.snapshot_ready,
+    )  # fmt: skip
     cluster.kube.delete("PersistentVolumeClaim", name_of(pvc), cluster.namespace)
-    seen = cluster.get_or_none(pvc)
-    if seen is not None and not snapshot_ready(cluster.get(snap)):
-        finalizers = seen["metadata"].get("finalizers") or []
-        assert PVC_AS_SOURCE in finalizers or PVC_PROTECTION in finalizers, (
-            f"the source PVC is being deleted before its snapshot is ready, without the "
-            f"{PVC_AS_SOURCE} finalizer: {finalizers}"
+    held = cluster.get_or_none(pvc)
+    if held is not None and not snapshot_ready(cluster.get(snap)):
+        finalizers = held["metadata"].get("finalizers") or []
+        assert held["metadata"].get("deletionTimestamp"), "the PVC is not being deleted"
+        assert PVC_AS_SOURCE in finalizers, (
+            f"the source PVC of an unfinished snapshot lost {PVC_AS_SOURCE}: {finalizers}"
         )
     ready = cluster.wait_ready(snap)
+    assert ready["status"].get("error") is None, f"snapshot error: {ready['status']['error']}"
     cluster.wait_gone(pvc, op="pvc-deleted")
-    assert ready["status"].get("error") is None
     restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
     assert cluster.read_data(restored).sha256 == written.sha256, (
         "restored data sha256 differs from the source: the source went before the snapshot"
@@ -76,17 +83,17 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
 
 
 @pytest.mark.requires("snapshotDataSource")
-def test_snapshot_finalizers_hold_while_restore_pending(cluster: ClusterActions) -> None:
-    """A snapshot a restore is waiting on cannot be removed; afterwards deletion completes.
+def test_snapshot_held_while_restore_pending_then_released(cluster: ClusterActions) -> None:
+    """A snapshot a restore still waits on is not removed; once the restore goes, it goes.
 
-    The restore uses the WaitForFirstConsumer class, so it stays Pending (being created
-    from the snapshot) until a pod uses it: the snapshot controller must keep the
-    snapshot, deleted meanwhile, on its ``volumesnapshot-as-source-protection`` finalizer.
+    The restore uses the WaitForFirstConsumer class and no pod, so it stays Pending: being
+    created from the snapshot. A snapshot deleted meanwhile must stay, terminating, on
+    ``volumesnapshot-as-source-protection``; when the pending restore is deleted, the
+    snapshot and its content go and nothing is stuck on a finalizer.
     """
     if cluster.profile.wffc_storage_class is None:
         pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
     pvc = cluster.bound_pvc()
-    written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
     finalizers = cluster.get(snap)["metadata"].get("finalizers") or []
@@ -100,8 +107,9 @@ def test_snapshot_finalizers_hold_while_restore_pending(cluster: ClusterActions)
         "a snapshot a pending restore depends on is not protected by "
         f"{SNAPSHOT_AS_SOURCE}: {held['metadata'].get('finalizers')}"
     )
+    assert cluster.get(restore)["status"].get("phase") == "Pending"
     assert cluster.get_or_none(snap) is not None, "the snapshot went while a restore was pending"
 
-    assert cluster.read_data(restore).sha256 == written.sha256  # the first consumer
+    cluster.delete(restore, op="pvc-deleted")
     cluster.wait_gone(snap, op="snapshot-deleted")
     cluster.wait_gone(content, op="content-deleted")

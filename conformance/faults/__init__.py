@@ -71,6 +71,7 @@ from conformance.faults.control import (
     validate_names,
     write_active,
 )
+from conformance.faults.errors import FaultError
 from conformance.faults.launch import interposer_argv
 from conformance.faults.proto import ProtoError, ensure_proto
 from conformance.faults.registry import BUILTIN, FaultModuleError, fault, registry_with
@@ -95,6 +96,7 @@ __all__ = [
     "CallError",
     "ControlError",
     "CsiMessage",
+    "FaultError",
     "FaultModuleError",
     "ProtoError",
     "Reply",

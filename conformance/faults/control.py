@@ -19,10 +19,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from conformance.faults.errors import FaultError
+
 NONE = "none"
 
 
-class ControlError(ValueError):
+class ControlError(FaultError, ValueError):
     """The control file or a list of fault names is invalid."""
 
 

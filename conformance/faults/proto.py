@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from conformance.faults.errors import FaultError
 from conformance.paths import data_dir
 
 SPEC_MODULE = "github.com/container-storage-interface/spec"
@@ -36,7 +37,7 @@ DRIVER_FOLDER = "hostpath-driver"
 _STAMP = "build.json"
 
 
-class ProtoError(RuntimeError):
+class ProtoError(FaultError, RuntimeError):
     """The CSI proto could not be located, compiled or loaded."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from conformance.faults.call import FaultFn
+from conformance.faults.errors import FaultError
 
 T = TypeVar("T")
 
@@ -31,7 +32,7 @@ _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 RESERVED = frozenset({"none", "all"})
 
 
-class FaultModuleError(RuntimeError):
+class FaultModuleError(FaultError, RuntimeError):
     """A user fault module could not be loaded or registers something invalid."""
 
 

@@ -32,6 +32,7 @@ COMPONENTS = (
     "containerd",
     "kubelet",
     "snapshot-controller",
+    "csi-interposer",
     "hostpathplugin",
     "csi-provisioner",
     "csi-snapshotter",
@@ -57,11 +58,20 @@ class ComponentStatus:
     running: bool
 
 
-def _argv(layout: Layout, bins: dict[str, Path]) -> dict[str, list[str]]:
-    """The command line of every component."""
+def _argv(
+    layout: Layout, bins: dict[str, Path], proto_dir: Path | None = None
+) -> dict[str, list[str]]:
+    """The command line of every component.
+
+    The sidecars and kubelet reach the plugin through the fault interposer, which is
+    transparent until ``snapconf testbed fault set`` (or ``up --fault``) turns faults on.
+    """
+    from conformance.faults import interposer_argv
+
     pki_dir, cfg, ports = layout.pki, layout.config, layout.ports
     admin = str(layout.kubeconfig)
-    sock = str(layout.csi_socket)
+    sock = str(layout.interposer_socket)
+    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else None
     sidecar = ["--kubeconfig", admin, "--leader-election=false", "--v=3"]
     return {
         "etcd": [
@@ -129,11 +139,15 @@ def _argv(layout: Layout, bins: dict[str, Path]) -> dict[str, list[str]]:
         "snapshot-controller": [str(bins["snapshot-controller"]), *sidecar],
         "hostpathplugin": [
             str(bins["hostpathplugin"]),
-            f"--endpoint=unix://{sock}", f"--nodeid={NODE_NAME}",
+            f"--endpoint=unix://{layout.csi_socket}", f"--nodeid={NODE_NAME}",
             f"--statedir={layout.csi_data}",
             f"--plugin-registration-dir={layout.plugins_registry}",
             f"--kubelet-registration-path={sock}",
         ],
+        "csi-interposer": interposer_argv(
+            layout.interposer_socket, layout.csi_socket, layout.fault_control, layout.csi_data,
+            module or None, proto_dir=proto_dir,
+        ),
         "csi-provisioner": [
             str(bins["csi-provisioner"]), f"--csi-address={sock}", *sidecar,
             "--feature-gates=Topology=true", "--extra-create-metadata=true", "--timeout=60s",
@@ -187,6 +201,7 @@ def _ready_checks(layout: Layout) -> dict[str, Callable[[], bool]]:
         "containerd": lambda: images.ctr(layout, "version").returncode == 0,
         "kubelet": lambda: _http_ok(layout.ports.kubelet_healthz, "/healthz"),
         "hostpathplugin": layout.csi_socket.exists,
+        "csi-interposer": layout.interposer_socket.exists,
     }
 
 
@@ -238,15 +253,34 @@ def healthy(layout: Layout) -> bool:
     return running >= set(COMPONENTS) and apiserver_ready(layout)
 
 
-def up(layout: Layout | None = None, say: Say = print) -> Path:
-    """Bring the testbed up (or find it up) and return the admin kubeconfig path."""
+def up(
+    layout: Layout | None = None,
+    say: Say = print,
+    *,
+    faults: Sequence[str] | None = None,
+    fault_module: Path | None = None,
+) -> Path:
+    """Bring the testbed up (or find it up) and return the admin kubeconfig path.
+
+    ``faults`` (names, see ``conformance.faults``) are made active in the CSI interposer;
+    on a testbed that is already up they are switched without a restart. A
+    ``fault_module`` (the user's Python file of faults) needs a fresh bring-up.
+    """
+    from conformance.faults import FaultError, available_faults, ensure_proto, write_active
+
     layout = layout or Layout.default()
+    try:
+        known = available_faults(fault_module) if fault_module or faults else None
+    except FaultError as err:
+        raise TestbedError(str(err)) from err
     try:
         preflight.check_host()
         preflight.check_programs()
     except preflight.PreflightError as err:
         raise TestbedError(str(err)) from err
-    if healthy(layout):
+    if healthy(layout) and fault_module is None:
+        if faults is not None:
+            set_faults(layout, faults, say)
         say(f"testbed is already up; kubeconfig: {layout.kubeconfig}")
         return layout.kubeconfig
     if layout.state.exists() or processes.recorded(layout):
@@ -261,12 +295,16 @@ def up(layout: Layout | None = None, say: Say = print) -> Path:
         bins = build.build_all(layout, say)
         archives = images.build_archives(layout, build.pause_source())
         crd_dir = build.snapshot_crd_dir()
-    except (build.BuildError, subprocess.CalledProcessError, OSError) as err:
+        proto_dir = ensure_proto(layout.cache)
+    except (build.BuildError, FaultError, subprocess.CalledProcessError, OSError) as err:
         raise TestbedError(f"building the testbed failed: {err}") from err
     say("starting the testbed")
     try:
         _write_configs(layout)
-        _bring_up(layout, bins, archives, crd_dir, say)
+        write_active(layout.fault_control, list(faults or ()), known=known)
+        if fault_module is not None:
+            layout.fault_module.write_text(f"{fault_module.resolve()}\n")
+        _bring_up(layout, bins, archives, crd_dir, proto_dir, say)
     except BaseException as err:
         say("bring-up failed; stopping what was started")
         down(layout, say=say, quiet=True, keep_logs=True)
@@ -280,13 +318,18 @@ def up(layout: Layout | None = None, say: Say = print) -> Path:
 
 
 def _bring_up(
-    layout: Layout, bins: dict[str, Path], archives: dict[str, Path], crd_dir: Path, say: Say
+    layout: Layout,
+    bins: dict[str, Path],
+    archives: dict[str, Path],
+    crd_dir: Path,
+    proto_dir: Path,
+    say: Say,
 ) -> None:
     from conformance.kube import Kube
     from conformance.testbed import bootstrap
     from conformance.waits import Waiter
 
-    argv = _argv(layout, bins)
+    argv = _argv(layout, bins, proto_dir)
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         _start(layout, name, argv[name], say)
     _start(layout, "containerd", argv["containerd"], say)
@@ -463,3 +506,20 @@ def components(layout: Layout | None = None) -> list[dict[str, str]]:
         version, binary = versions.get(row.name, ("debian package", Path(row.name)))
         found.append({"name": row.name, "version": version, "binary": str(binary)})
     return found
+
+
+def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[str]:
+    """Switch the interposer's active faults on a running testbed (``none``: all off)."""
+    from conformance.faults import FaultError, available_faults, write_active
+
+    if not healthy(layout):
+        raise TestbedError("the testbed is not up; start it with: snapconf testbed up")
+    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else None
+    try:
+        active = write_active(
+            layout.fault_control, names, known=available_faults(Path(module) if module else None)
+        )
+    except FaultError as err:
+        raise TestbedError(str(err)) from err
+    say(f"active faults: {', '.join(active) or 'none'}")
+    return active

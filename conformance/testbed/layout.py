@@ -110,6 +110,21 @@ class Layout:
         return self.csi_socket_dir / "csi.sock"
 
     @property
+    def interposer_socket(self) -> Path:
+        """Where the fault interposer listens: what the sidecars and kubelet dial."""
+        return self.csi_socket_dir / "interposer.sock"
+
+    @property
+    def fault_control(self) -> Path:
+        """The active faults (JSON), read by the interposer on every call."""
+        return self.state / "faults.json"
+
+    @property
+    def fault_module(self) -> Path:
+        """A file naming the user's fault module given to ``testbed up``, if any."""
+        return self.state / "fault-module"
+
+    @property
     def csi_data(self) -> Path:
         """The hostpath plugin's volumes, snapshots and state.json."""
         return self.state / "csi-data"
