@@ -16,8 +16,14 @@ pytestmark = pytest.mark.area("binding")
 @pytest.mark.parametrize("mode", VOLUME_MODES)
 @pytest.mark.parametrize("policy", DELETION_POLICIES)
 def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str, mode: str) -> None:
-    """Snapshot status and content spec/status agree with each other and with the source."""
-    pvc = cluster.bound_pvc(mode=mode)
+    """Snapshot status and content spec/status agree with each other and with the source.
+
+    The source is sized snugly around the payload (within the profile's minimum), so a
+    restoreSize that under-reports the data cannot hide behind a roomy volume.
+    """
+    payload = cluster.profile.workload.payload_bytes
+    snug = max(cluster.profile.sizes.min_bytes, payload + payload // 2)
+    pvc = cluster.bound_pvc(mode=mode, size=snug)
     written = cluster.write_data(pvc, mode=mode)
     source_pv = cluster.pv_of(pvc)
     snap = cluster.ready_snapshot(pvc, deletion_policy=policy)
@@ -30,10 +36,12 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     assert status.get("creationTime"), "status.creationTime is not set"
     assert "error" not in status, f"a ready snapshot still reports an error: {status.get('error')}"
     restore_size = parse_quantity(status["restoreSize"])
-    assert restore_size > 0
+    assert restore_size > 0, f"restoreSize is {status['restoreSize']!r}, not positive"
     assert restore_size >= written.size, "restoreSize is smaller than the data written"
     if not cluster.profile.has("restoreSizeAboveCapacity"):
-        assert restore_size <= parse_quantity(source_pv["spec"]["capacity"]["storage"])
+        assert restore_size <= parse_quantity(source_pv["spec"]["capacity"]["storage"]), (
+            "restoreSize is larger than the source volume"
+        )
 
     spec = content["spec"]
     ref = spec["volumeSnapshotRef"]
@@ -65,7 +73,9 @@ def test_preprovisioned_snapshot_binds_and_restores(cluster: ClusterActions, mod
     assert content["status"]["snapshotHandle"] == handle
     assert content["spec"]["volumeSnapshotRef"]["uid"] == ready["metadata"]["uid"]
     restored = cluster.wait_bound(cluster.restore(ready, mode=mode), op="restore-bound")
-    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256
+    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
+        "restored data sha256 differs from the source at snapshot time"
+    )
 
 
 def _assert_not_bound(cluster: ClusterActions, snap: dict[str, object], why: str) -> None:

@@ -20,7 +20,7 @@ def test_clone_holds_source_data_and_is_independent(cluster: ClusterActions, mod
     assert (
         cluster.pv_of(clone)["spec"]["csi"]["volumeHandle"]
         != cluster.pv_of(source)["spec"]["csi"]["volumeHandle"]
-    )
+    ), "the clone shares the source's volume handle: it is the source itself"
     got = cluster.read_data(clone, mode=mode)
     assert got.sha256 != "missing", "cloned data sha256 missing: the clone is empty"
     assert got.sha256 == original.sha256, "cloned data sha256 differs from the source"
@@ -43,8 +43,12 @@ def test_clone_to_larger_size(cluster: ClusterActions, mode: str) -> None:
     original = cluster.write_data(source, mode=mode)
     larger = 2 * parse_quantity(source["spec"]["resources"]["requests"]["storage"])
     clone = cluster.wait_bound(cluster.clone(source, size=larger, mode=mode), op="clone-bound")
-    assert parse_quantity(clone["status"]["capacity"]["storage"]) >= larger
-    assert cluster.read_data(clone, mode=mode).sha256 == original.sha256
+    assert parse_quantity(clone["status"]["capacity"]["storage"]) >= larger, (
+        "a clone to a larger size got a smaller capacity than requested"
+    )
+    assert cluster.read_data(clone, mode=mode).sha256 == original.sha256, (
+        "cloned data sha256 differs from the source"
+    )
     if mode == "Block":
         assert cluster.visible_capacity(clone, mode=mode) >= larger
 

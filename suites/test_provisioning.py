@@ -30,8 +30,12 @@ def test_dynamic_pvc_binds_with_class_properties(
     sc = cluster.kube.get("StorageClass", bound["spec"]["storageClassName"])
     requested = parse_quantity(bound["spec"]["resources"]["requests"]["storage"])
 
-    assert parse_quantity(pv["spec"]["capacity"]["storage"]) >= requested
-    assert parse_quantity(bound["status"]["capacity"]["storage"]) >= requested
+    assert parse_quantity(pv["spec"]["capacity"]["storage"]) >= requested, (
+        "the PV capacity is smaller than the requested size"
+    )
+    assert parse_quantity(bound["status"]["capacity"]["storage"]) >= requested, (
+        "the PVC capacity is smaller than the requested size"
+    )
     assert set(pv["spec"]["accessModes"]) >= set(bound["spec"]["accessModes"])
     assert pv["spec"].get("volumeMode", "Filesystem") == mode
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == sc.get("reclaimPolicy", "Delete")

@@ -38,8 +38,12 @@ def test_restore_at_exact_restore_size(cluster: ClusterActions, mode: str) -> No
     snap = cluster.ready_snapshot(pvc)
     size = parse_quantity(snap["status"]["restoreSize"])
     restored = cluster.wait_bound(cluster.restore(snap, size=size, mode=mode), op="restore-bound")
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= size
-    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256
+    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= size, (
+        "the restored capacity is smaller than restoreSize"
+    )
+    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
+        "restored data sha256 differs from the source at snapshot time"
+    )
 
 
 @pytest.mark.parametrize("mode", VOLUME_MODES)
@@ -51,9 +55,15 @@ def test_restore_to_larger_size(cluster: ClusterActions, mode: str) -> None:
     larger = 2 * parse_quantity(snap["status"]["restoreSize"])
     restored = cluster.wait_bound(cluster.restore(snap, size=larger, mode=mode), op="restore-bound")
 
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= larger
-    assert parse_quantity(cluster.pv_of(restored)["spec"]["capacity"]["storage"]) >= larger
-    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256
+    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= larger, (
+        "a restore to a larger size got a smaller capacity than requested"
+    )
+    assert parse_quantity(cluster.pv_of(restored)["spec"]["capacity"]["storage"]) >= larger, (
+        "a restore to a larger size got a PV smaller than requested"
+    )
+    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
+        "restored data sha256 differs from the source at snapshot time"
+    )
     if mode == "Block":
         assert cluster.visible_capacity(restored, mode=mode) >= larger, (
             "the restored device is not larger"
@@ -76,6 +86,40 @@ def test_restore_smaller_than_restore_size_does_not_bind(cluster: ClusterActions
     assert cluster.read_data(pvc).sha256 == written.sha256
 
 
+def test_restore_of_each_snapshot_gives_its_own_data(cluster: ClusterActions) -> None:
+    """Two snapshots of one volume, taken between writes, each restore their own data."""
+    pvc = cluster.bound_pvc()
+    first = cluster.write_data(pvc)
+    snap_first = cluster.ready_snapshot(pvc)
+    second = cluster.write_data(pvc)
+    snap_second = cluster.ready_snapshot(pvc)
+    restored = {
+        "first": cluster.wait_bound(cluster.restore(snap_first), op="restore-bound"),
+        "second": cluster.wait_bound(cluster.restore(snap_second), op="restore-bound"),
+    }
+    got = {which: cluster.read_data(pvc_).sha256 for which, pvc_ in restored.items()}
+    assert got["first"] != second.sha256, (
+        "restored data sha256 differs from the source at snapshot time: the first snapshot "
+        "restored the data of the second"
+    )
+    assert got == {"first": first.sha256, "second": second.sha256}, (
+        "restored data sha256 differs from the source at snapshot time"
+    )
+
+
+def test_snapshots_of_two_volumes_restore_their_own_data(cluster: ClusterActions) -> None:
+    """A snapshot holds its own source's data, not another volume's (no cross-talk)."""
+    sources = [cluster.bound_pvc(), cluster.bound_pvc()]
+    written = [cluster.write_data(pvc) for pvc in sources]
+    snaps = [cluster.ready_snapshot(pvc) for pvc in sources]
+    restored = [cluster.wait_bound(cluster.restore(s), op="restore-bound") for s in snaps]
+    got = [cluster.read_data(pvc).sha256 for pvc in restored]
+    assert got == [w.sha256 for w in written], (
+        "restored data sha256 differs from the source at snapshot time: a snapshot holds "
+        "another volume's data"
+    )
+
+
 def test_parallel_restores_hold_same_data(cluster: ClusterActions) -> None:
     """Several restores of one snapshot, made at once, all hold the snapshot's data."""
     pvc = cluster.bound_pvc()
@@ -85,4 +129,6 @@ def test_parallel_restores_hold_same_data(cluster: ClusterActions) -> None:
     for restored in restores:
         cluster.wait_bound(restored, op="restore-bound")
     sums = [cluster.read_data(r).sha256 for r in restores]
-    assert sums == [written.sha256] * len(restores)
+    assert sums == [written.sha256] * len(restores), (
+        "restored data sha256 differs from the source at snapshot time"
+    )

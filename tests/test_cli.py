@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance import cli, runner
+from conformance import runner
 from conformance.cli import build_parser, main
 from conformance.kube import Kube as REAL_KUBE
 
