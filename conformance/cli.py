@@ -68,7 +68,7 @@ def cmd_testbed(args: argparse.Namespace) -> int:
 
 
 def _cmd_fault(layout: Layout, words: list[str]) -> int:
-    from conformance.faults import available_faults
+    from conformance.faults import FaultError, available_faults, validate_names
     from conformance.testbed.cluster import set_faults
 
     if words[:1] == ["list"]:
@@ -79,6 +79,11 @@ def _cmd_fault(layout: Layout, words: list[str]) -> int:
     if words[:1] != ["set"] or len(words) < 2:
         raise UsageError("usage: snapconf testbed fault set NAME...|none, or fault list")
     names = [n for word in words[1:] for n in word.split(",") if n]
+    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else ""
+    try:
+        validate_names(names, available_faults(Path(module) if module else None))
+    except FaultError as err:
+        raise UsageError(str(err)) from err
     set_faults(layout, [] if names == ["none"] else names)
     return 0
 
