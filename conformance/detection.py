@@ -71,7 +71,7 @@ CASES: tuple[Case, ...] = (
         "restore-size-zero",
         DETECT,
         "test_dynamic_snapshot_binds_one_to_one and delete-fs",
-        r"restoreSize is '?0",
+        r"restoreSize is ('?0|not set)",
     ),
     Case(
         "restore-size-short",
@@ -83,13 +83,14 @@ CASES: tuple[Case, ...] = (
         "capacity-short",
         DETECT,
         "test_dynamic_pvc_binds_with_class_properties and immediate-fs",
-        r"capacity is smaller than the requested size",
+        r"capacity is smaller than the requested size|less than requested capacity",
     ),
     Case(
         "restore-larger-ignored",
         DETECT,
         "test_restore_to_larger_size and fs",
-        r"restore to a larger size got a (smaller capacity|PV smaller)",
+        r"restore to a larger size got a (smaller capacity|PV smaller)"
+        r"|less than requested capacity",
     ),
     Case(
         "transient-unavailable",
@@ -111,8 +112,8 @@ CASES: tuple[Case, ...] = (
 )
 #: What CI runs: three faults to detect and one to tolerate.
 CI_SUBSET = ("restore-corrupt", "never-ready", "capacity-short", "transient-unavailable")
-#: Timeouts for detection runs: a fault that stalls must fail fast, not in 2 minutes.
-FAST_TIMEOUTS = {"snapshotReady": "45s", "claimProvision": "90s", "errorStatus": "20s"}
+#: Timeouts for the runs of faults to detect: a stalled operation fails fast, not in 2 minutes.
+FAST_TIMEOUTS = {"snapshotReady": "45s", "claimProvision": "45s", "errorStatus": "20s"}
 
 
 @dataclass
@@ -237,9 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="snapconf-detection-") as tmp:
         work = Path(tmp)
-        profile = fast_profile(args.profile, work / "profile.yaml")
+        fast = fast_profile(args.profile, work / "profile.yaml")
         for name in names:
-            outcome = run_case(known[name], layout.kubeconfig, profile, work)
+            case = known[name]
+            # a tolerance fault is judged with the profile's own timeouts, which it must meet
+            profile = fast if case.expect == DETECT else args.profile
+            outcome = run_case(case, layout.kubeconfig, profile, work)
             print(f"{name}: {outcome.verdict} ({outcome.seconds:.0f}s)", flush=True)
             outcomes.append(outcome)
     print()

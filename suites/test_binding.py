@@ -35,6 +35,7 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     assert status["boundVolumeSnapshotContentName"] == name_of(content)
     assert status.get("creationTime"), "status.creationTime is not set"
     assert "error" not in status, f"a ready snapshot still reports an error: {status.get('error')}"
+    assert status.get("restoreSize") is not None, "restoreSize is not set on a ready snapshot"
     restore_size = parse_quantity(status["restoreSize"])
     assert restore_size > 0, f"restoreSize is {status['restoreSize']!r}, not positive"
     assert restore_size >= written.size, "restoreSize is smaller than the data written"

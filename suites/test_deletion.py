@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.actions import ClusterActions, name_of
+from conformance.waits import content_ready, snapshot_has_error
 
 pytestmark = [pytest.mark.area("deletion"), pytest.mark.requires("snapshotDataSource")]
 
@@ -22,7 +23,16 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
 
     reimport, reimported = cluster.import_snapshot(handle)
     cluster.mark_broken(reimport, reimported)
-    cluster.wait_content_error(reimported, describe="re-importing the handle of a deleted snapshot")
+    settled = cluster.wait_for(
+        reimported,
+        lambda obj: snapshot_has_error(obj) or content_ready(obj),
+        op="reimport-settled",
+        timeout=cluster.profile.timeouts.error_status,
+    )
+    assert not content_ready(settled), (
+        "the backend snapshot of a deleted Delete-policy snapshot still exists: "
+        f"importing its handle {handle} made a ready content"
+    )
     assert (cluster.get(reimport).get("status") or {}).get("readyToUse") is not True, (
         "the backend snapshot of a deleted Delete-policy snapshot still exists"
     )
