@@ -72,16 +72,14 @@ def _cmd_fault(layout: Layout, words: list[str]) -> int:
     from conformance.testbed.cluster import set_faults
 
     if words[:1] == ["list"]:
-        module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else ""
-        for name, summary in available_faults(Path(module) if module else None).items():
+        for name, summary in available_faults(layout.user_fault_module()).items():
             print(f"{name:<24} {summary}")
         return 0
     if words[:1] != ["set"] or len(words) < 2:
         raise UsageError("usage: snapconf testbed fault set NAME...|none, or fault list")
     names = [n for word in words[1:] for n in word.split(",") if n]
-    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else ""
     try:
-        validate_names(names, available_faults(Path(module) if module else None))
+        validate_names(names, available_faults(layout.user_fault_module()))
     except FaultError as err:
         raise UsageError(str(err)) from err
     set_faults(layout, [] if names == ["none"] else names)

@@ -71,7 +71,7 @@ def _argv(
     pki_dir, cfg, ports = layout.pki, layout.config, layout.ports
     admin = str(layout.kubeconfig)
     sock = str(layout.interposer_socket)
-    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else None
+    module = layout.user_fault_module()
     sidecar = ["--kubeconfig", admin, "--leader-election=false", "--v=3"]
     return {
         "etcd": [
@@ -146,7 +146,7 @@ def _argv(
         ],
         "csi-interposer": interposer_argv(
             layout.interposer_socket, layout.csi_socket, layout.fault_control, layout.csi_data,
-            module or None, proto_dir=proto_dir,
+            module, proto_dir=proto_dir,
         ),
         "csi-provisioner": [
             str(bins["csi-provisioner"]), f"--csi-address={sock}", *sidecar,
@@ -514,10 +514,10 @@ def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[s
 
     if not healthy(layout):
         raise TestbedError("the testbed is not up; start it with: snapconf testbed up")
-    module = layout.fault_module.read_text().strip() if layout.fault_module.exists() else None
+    module = layout.user_fault_module()
     try:
         active = write_active(
-            layout.fault_control, names, known=available_faults(Path(module) if module else None)
+            layout.fault_control, names, known=available_faults(module)
         )
     except FaultError as err:
         raise TestbedError(str(err)) from err

@@ -124,6 +124,13 @@ class Layout:
         """A file naming the user's fault module given to ``testbed up``, if any."""
         return self.state / "fault-module"
 
+    def user_fault_module(self) -> Path | None:
+        """The fault module ``testbed up --fault-module`` was given, if any."""
+        if not self.fault_module.exists():
+            return None
+        text = self.fault_module.read_text().strip()
+        return Path(text) if text else None
+
     @property
     def csi_data(self) -> Path:
         """The hostpath plugin's volumes, snapshots and state.json."""
