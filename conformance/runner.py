@@ -62,6 +62,9 @@ def pytest_args(
         f"--alluredir={run_dir / 'allure-results'}",
         "-p", "no:cacheprovider",
         "-q",
+        # this process imported the plugin already, so pytest cannot rewrite its asserts;
+        # the warning about it comes before the ini's filters apply
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
     for area in args.area:
         argv += ["--area", area]
