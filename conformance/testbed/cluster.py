@@ -13,6 +13,7 @@ import http.client
 import shutil
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -484,6 +485,17 @@ def _kill_containers(layout: Layout) -> None:
         images.ctr(layout, "tasks", "kill", "--signal", "SIGKILL", task)
 
 
+#: The components that come from Debian, by the package that installs them.
+DEBIAN_PACKAGES = {"etcd": "etcd-server", "containerd": "containerd"}
+
+
+def _debian_version(package: str) -> str:
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
+    )
+    return f"debian {result.stdout.strip()}" if result.returncode == 0 else "debian package"
+
+
 def components(layout: Layout | None = None) -> list[dict[str, str]]:
     """The running testbed's components with their pinned versions and binaries.
 
@@ -499,11 +511,16 @@ def components(layout: Layout | None = None) -> list[dict[str, str]]:
                 versions[name] = (module.version(), bins[name])
     except (build.BuildError, OSError, subprocess.CalledProcessError):
         return []
+    from conformance import __version__
+
+    versions["csi-interposer"] = (f"snapconf {__version__}", Path(sys.executable))
+    for name, package in DEBIAN_PACKAGES.items():
+        versions[name] = (_debian_version(package), Path(shutil.which(name) or name))
     found = []
     for row in status(layout):
         if not row.running:
             continue
-        version, binary = versions.get(row.name, ("debian package", Path(row.name)))
+        version, binary = versions.get(row.name, ("unknown", Path(row.name)))
         found.append({"name": row.name, "version": version, "binary": str(binary)})
     return found
 
