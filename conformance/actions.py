@@ -228,7 +228,11 @@ class ClusterActions:
     # ------------------------------------------------------------ pods and data
 
     def run_pod(self, pvc: Obj, script: str, *, mode: str, purpose: str) -> str:
-        """Run a one-shot pod on ``pvc``, wait for success, delete it; return its message."""
+        """Run a one-shot pod on ``pvc``, wait for success, delete it; return its message.
+
+        Returns once the node has released the volume, so what follows (a snapshot, a
+        clone) sees the data flushed.
+        """
         pod_name = self.fresh_name(purpose)
         volume = {
             "name": "vol",
@@ -261,33 +265,27 @@ class ClusterActions:
             else ""
         )
         self.delete(obj, op="pod-deleted", timeout=self.profile.timeouts.pod_delete)
+        self.wait_volume_released(pvc)
         return message.strip()
 
     def write_data(
         self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
     ) -> workload.Result:
         """Fill the volume with a random payload; return its sha256 once the volume is released."""
-        size = size or self.profile.workload.payload_bytes
-        message = self.run_pod(pvc, workload.writer_script(mode, size), mode=mode, purpose="writer")
-        result = workload.parse_result(message)
-        self.wait_volume_released(pvc)
-        return result
+        script = workload.writer_script(mode, size or self.profile.workload.payload_bytes)
+        return workload.parse_result(self.run_pod(pvc, script, mode=mode, purpose="writer"))
 
     def read_data(
         self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
     ) -> workload.Result:
         """Hash what the volume holds (``sha256 == 'missing'`` when the payload file is absent)."""
-        size = size or self.profile.workload.payload_bytes
-        message = self.run_pod(pvc, workload.reader_script(mode, size), mode=mode, purpose="reader")
-        result = workload.parse_result(message)
-        self.wait_volume_released(pvc)
-        return result
+        script = workload.reader_script(mode, size or self.profile.workload.payload_bytes)
+        return workload.parse_result(self.run_pod(pvc, script, mode=mode, purpose="reader"))
 
     def visible_capacity(self, pvc: Obj, *, mode: str = "Filesystem") -> int:
         """The size a pod sees: the block device size or the filesystem's total bytes."""
-        message = self.run_pod(pvc, workload.capacity_script(mode), mode=mode, purpose="capacity")
-        self.wait_volume_released(pvc)
-        return workload.parse_capacity(message)
+        script = workload.capacity_script(mode)
+        return workload.parse_capacity(self.run_pod(pvc, script, mode=mode, purpose="capacity"))
 
     def wait_volume_released(self, pvc: Obj) -> None:
         """Wait until the node no longer lists the volume in ``status.volumesInUse``.
