@@ -534,9 +534,7 @@ def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:
     from conformance.testbed.layout import Layout
 
     layout = Layout.default()
-    if kubeconfig is None or Path(kubeconfig).resolve() != layout.kubeconfig.resolve():
-        return []
-    return components(layout)
+    return components(layout) if layout.serves(kubeconfig) else []
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

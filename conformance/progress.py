@@ -10,11 +10,12 @@ from the workers), never the cluster.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-from conformance.report import RunResults, Verdict, area_matrix
+from conformance.report import RunResults, Verdict, area_matrix, summary_lines
 
 #: Reasons of a NOT CONFORMANT verdict shown in the summary; the report has them all.
 MAX_REASONS = 20
@@ -91,10 +92,6 @@ class Progress:
         for area, counts in matrix.items():
             rows.append(f"{area:<{width}}  " + "  ".join(f"{counts[o]:>7}" for o in outcomes))
         self.out.write("\n" + "\n".join(rows) + "\n\n")
-        self.out.write(f"verdict: {verdict.label}\n")
-        for reason in verdict.reasons[:MAX_REASONS]:
-            self.out.write(f"  - {reason}\n")
-        if len(verdict.reasons) > MAX_REASONS:
-            self.out.write(f"  ... and {len(verdict.reasons) - MAX_REASONS} more in the report\n")
-        self.out.write(f"report: {report_path}\n")
+        lines = summary_lines(verdict, Path(report_path), limit=MAX_REASONS)
+        self.out.write("\n".join(lines) + "\n")
         self.out.flush()

@@ -14,14 +14,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from conformance import report
 from conformance.paths import data_dir, default_profile
 from conformance.progress import Progress
+from conformance.report.publish import EXIT_BAD_INPUT as EXIT_USAGE
+from conformance.report.publish import EXIT_CONFORMANT as EXIT_OK
+from conformance.report.publish import EXIT_NOT_CONFORMANT
 
-EXIT_OK = 0
-EXIT_NOT_CONFORMANT = 1
-EXIT_USAGE = 2
 #: Where cleanup gets its time budget when no profile is at hand.
 CLEANUP_TIMEOUT = 300.0
 
@@ -58,8 +58,8 @@ def pytest_args(
         "--kubeconfig", str(kubeconfig),
         "--run-id", run_dir.name,
         "--snapconf-report-dir", str(run_dir),
-        f"--junitxml={run_dir / 'junit.xml'}",
-        f"--alluredir={run_dir / 'allure-results'}",
+        f"--junitxml={run_dir / report.JUNIT_FILE}",
+        f"--alluredir={run_dir / report.ALLURE_RESULTS_DIR}",
         "-p", "no:cacheprovider",
         "-q",
         # this process imported the plugin already, so pytest cannot rewrite its asserts;
@@ -103,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
     """``snapconf run``: the exit status is 0 only for a conformant run."""
     import pytest
 
-    from conformance import preflight, report
+    from conformance import preflight
     from conformance.kube import Kube, KubeError
     from conformance.profile import ProfileError, load_profile
     from conformance.resources import new_run_id, validate_run_id
+    from conformance.testbed.layout import Layout
 
     problem = _check_arguments(args)
     if problem:
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"kubeconfig {kubeconfig} cannot be used: {err}")
         return EXIT_USAGE
     try:
-        problems = preflight.check(kube, profile)
+        problems = preflight.check(kube, profile, on_testbed=Layout.default().serves(kubeconfig))
     finally:
         kube.close()
     if problems:
@@ -205,7 +206,7 @@ def cleanup(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     deleted: list[str] = []
     try:
-        kube: Any = Kube(str(kubeconfig))
+        kube = Kube(str(kubeconfig))
         try:
             errors = sweep(
                 kube,

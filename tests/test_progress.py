@@ -227,18 +227,18 @@ def test_summary_columns_line_up() -> None:
 def test_summary_of_a_conformant_run() -> None:
     text, result = summary_of("all-passed", "/r/sc-1/report.html")
     assert result.conformant
-    assert "\nverdict: CONFORMANT\n" in text
-    assert "  - " not in text
-    assert text.endswith("report: /r/sc-1/report.html\n")
+    assert "\nsnapconf: CONFORMANT: " in text
+    assert "  required test" not in text
+    assert text.endswith("snapconf: report /r/sc-1/report.html\n")
 
 
 def test_summary_of_a_failed_run_lists_the_reasons() -> None:
     text, result = summary_of("failures")
     assert not result.conformant
-    assert "\nverdict: NOT CONFORMANT\n" in text
+    assert "\nsnapconf: NOT CONFORMANT: " in text
     assert result.reasons
     for reason in result.reasons[:MAX_REASONS]:
-        assert f"  - {reason}\n" in text
+        assert f"  {reason}\n" in text
 
 
 def test_summary_caps_the_reasons_and_says_how_many_more() -> None:
@@ -247,10 +247,10 @@ def test_summary_caps_the_reasons_and_says_how_many_more() -> None:
     out = io.StringIO()
     Progress(out).summary(results, Verdict(conformant=False, reasons=reasons), "r.html")
     text = out.getvalue()
-    assert text.count("\n  - ") == MAX_REASONS
+    assert text.count("\n  required test failed: ") == MAX_REASONS
     assert f"t.py::test_{MAX_REASONS - 1}\n" in text
     assert f"t.py::test_{MAX_REASONS}\n" not in text
-    assert "  ... and 5 more in the report\n" in text
+    assert "  and 5 more (see the report)\n" in text
 
 
 # ---------------------------------------------------------------- in a real session

@@ -124,6 +124,10 @@ class Layout:
         """A file naming the user's fault module given to ``testbed up``, if any."""
         return self.state / "fault-module"
 
+    def serves(self, kubeconfig: str | os.PathLike[str] | None) -> bool:
+        """Whether ``kubeconfig`` is this testbed's admin kubeconfig (the cluster is ours)."""
+        return kubeconfig is not None and Path(kubeconfig).resolve() == self.kubeconfig.resolve()
+
     def user_fault_module(self) -> Path | None:
         """The fault module ``testbed up --fault-module`` was given, if any."""
         if not self.fault_module.exists():

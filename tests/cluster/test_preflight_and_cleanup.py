@@ -29,7 +29,7 @@ def hostpath() -> Profile:
 
 
 def test_preflight_passes_the_testbed(kube: Kube, hostpath: Profile) -> None:
-    assert preflight.check(kube, hostpath) == []
+    assert preflight.check(kube, hostpath, on_testbed=True) == []
 
 
 def test_preflight_names_a_class_of_another_driver(
@@ -45,7 +45,9 @@ def test_preflight_names_a_class_of_another_driver(
         }
     )
     try:
-        problems = preflight.check(kube, replace(hostpath, storage_class=ClassSpec(name=name)))
+        problems = preflight.check(
+            kube, replace(hostpath, storage_class=ClassSpec(name=name)), on_testbed=True
+        )
     finally:
         kube.delete("StorageClass", name, missing_ok=True)
     assert problems == [
@@ -56,7 +58,7 @@ def test_preflight_names_a_class_of_another_driver(
 
 def test_preflight_names_a_missing_class(kube: Kube, hostpath: Profile) -> None:
     profile = replace(hostpath, snapshot_class=ClassSpec(name="snapconf-no-such-class"))
-    (problem,) = preflight.check(kube, profile)
+    (problem,) = preflight.check(kube, profile, on_testbed=True)
     assert problem.startswith("VolumeSnapshotClass snapconf-no-such-class named by the profile")
 
 
@@ -75,7 +77,7 @@ def without_snapshot_class_crd(kube: Kube) -> Iterator[None]:
 
 @pytest.mark.usefixtures("without_snapshot_class_crd")
 def test_preflight_names_missing_snapshot_crds(kube: Kube, hostpath: Profile) -> None:
-    problems = preflight.check(kube, hostpath)
+    problems = preflight.check(kube, hostpath, on_testbed=True)
     assert len(problems) == 1, problems
     assert problems[0].startswith(
         "snapshot CRD volumesnapshotclasses.snapshot.storage.k8s.io is not installed"
@@ -95,9 +97,7 @@ def test_run_stops_before_any_test_without_snapshot_crds(
     assert not any(tmp_path.iterdir()), "a run directory was made although nothing ran"
 
 
-def test_cleanup_deletes_by_label_only(
-    kube: Kube, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cleanup_deletes_by_label_only(kube: Kube, capsys: pytest.CaptureFixture[str]) -> None:
     run = new_run_id()
     labelled, unlabelled = f"{run}-labelled", f"{run}-unlabelled"
     for name, labels in ((labelled, {RUN_LABEL: run}), (unlabelled, {})):
@@ -117,3 +117,11 @@ def test_cleanup_deletes_by_label_only(
         assert not survivor["metadata"].get("deletionTimestamp")
     finally:
         kube.delete("Namespace", unlabelled, missing_ok=True)
+
+
+def test_preflight_off_the_testbed_needs_a_controller_pod(kube: Kube, hostpath: Profile) -> None:
+    """A host process of the local testbed is no proof for some other cluster."""
+    assert preflight.check(kube, hostpath, on_testbed=False) == [
+        "no snapshot-controller runs on the cluster; "
+        "deploy it from the external-snapshotter release"
+    ]
