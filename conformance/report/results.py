@@ -42,15 +42,24 @@ class ResultsError(Exception):
 
 @dataclass
 class Timing:
-    """How long one cluster operation took (``op`` like ``snapshot-ready``)."""
+    """How long one cluster operation took (``op`` like ``snapshot-ready``).
+
+    ``start`` is when the wait began (epoch seconds), so operations that overlapped (parallel
+    restores) can be told apart from ones in a row; results written before it existed have
+    none (None), and the JSON form leaves the key out then, so old files read back unchanged.
+    """
 
     op: str
     seconds: float
     subject: str = ""
+    start: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        return {"op": self.op, "seconds": self.seconds, "subject": self.subject}
+        data: dict[str, Any] = {"op": self.op, "seconds": self.seconds, "subject": self.subject}
+        if self.start is not None:
+            data["start"] = self.start
+        return data
 
     @classmethod
     def from_dict(cls, data: object, where: str = "timing") -> Timing:
@@ -64,6 +73,7 @@ class Timing:
             op=_str(d, "op", where),
             seconds=_number(d, "seconds", where),
             subject=_str(d, "subject", where, default=""),
+            start=_opt_number(d, "start", where),
         )
 
 
@@ -669,6 +679,13 @@ def _number(d: Mapping[str, Any], key: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ResultsError(f"{_at(where, key)} must be a number, not {_json_type(value)}")
     return float(value)
+
+
+def _opt_number(d: Mapping[str, Any], key: str, where: str) -> float | None:
+    """An optional number: absent and null both read as None."""
+    if d.get(key) is None:
+        return None
+    return _number(d, key, where)
 
 
 def _int(d: Mapping[str, Any], key: str, where: str) -> int:
