@@ -19,6 +19,9 @@ POD_SUBNET = "10.244.77.0/24"
 SERVICE_CIDR = "10.0.0.0/24"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 WORKLOAD_IMAGE = "docker.io/library/busybox:1.35"
+PROXY_EXTENSION = "snapconf.io/apiproxy"
+"""Kubeconfig cluster extension by which a proxy's kubeconfig names its upstream kubeconfig
+(see ``conformance.testbed.apiproxy``)."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,20 @@ class Layout:
         return self.state / "fault-module"
 
     def serves(self, kubeconfig: str | os.PathLike[str] | None) -> bool:
-        """Whether ``kubeconfig`` is this testbed's admin kubeconfig (the cluster is ours)."""
-        return kubeconfig is not None and Path(kubeconfig).resolve() == self.kubeconfig.resolve()
+        """Whether ``kubeconfig`` reaches this testbed (the cluster is ours).
+
+        True for the testbed's admin kubeconfig and for the kubeconfig of an API proxy in
+        front of it (``conformance.testbed.apiproxy``), which names its upstream in the
+        :data:`PROXY_EXTENSION` cluster extension: through the proxy it is the same
+        cluster, with the same host processes.
+        """
+        if kubeconfig is None:
+            return False
+        mine = self.kubeconfig.resolve()
+        if Path(kubeconfig).resolve() == mine:
+            return True
+        upstream = proxy_upstream(kubeconfig)
+        return upstream is not None and upstream.resolve() == mine
 
     def user_fault_module(self) -> Path | None:
         """The fault module ``testbed up --fault-module`` was given, if any."""
@@ -166,3 +181,22 @@ class Layout:
     @property
     def apiserver_url(self) -> str:
         return f"https://127.0.0.1:{self.ports.apiserver}"
+
+
+def proxy_upstream(kubeconfig: str | os.PathLike[str]) -> Path | None:
+    """The upstream kubeconfig named by a proxy kubeconfig (:data:`PROXY_EXTENSION`), or None."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(kubeconfig).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for cluster in config.get("clusters") or []:
+        body = cluster.get("cluster") if isinstance(cluster, dict) else None
+        for ext in (body or {}).get("extensions") or []:
+            if isinstance(ext, dict) and ext.get("name") == PROXY_EXTENSION:
+                upstream = (ext.get("extension") or {}).get("upstream")
+                return Path(str(upstream)) if upstream else None
+    return None
