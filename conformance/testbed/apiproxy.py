@@ -345,7 +345,14 @@ class Proxy:
         url = self.upstream.server + request.rel_url.path_qs
         try:
             upstream = await session.request(
-                request.method, url, data=body or None, headers=headers, allow_redirects=False
+                request.method,
+                url,
+                data=body or None,
+                headers=headers,
+                allow_redirects=False,
+                # pass on what the client sent, nothing aiohttp would add (an apiserver
+                # refuses application/octet-stream, the default type of a bytes body)
+                skip_auto_headers=("Content-Type", "Accept-Encoding"),
             )
         except (TimeoutError, OSError) as err:
             self.stats.upstream_errors += 1
