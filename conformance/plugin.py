@@ -9,8 +9,10 @@ import or collection time: ``pytest --collect-only`` and ``--help`` work without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance.actions import ClusterActions, SessionClasses
+from conformance.actions import ClusterActions, SessionClasses, validate_namespace_prefix
 from conformance.diagnostics import collect as collect_diagnostics
 from conformance.kube import Kube, KubeError
 from conformance.manifests import Renderer
@@ -50,6 +52,7 @@ HELP_KEEP = "keep a failed test's objects for debugging (remove later with snapc
 HELP_AREA = "only run tests of this area (repeatable); 'stress' runs only when named"
 HELP_REPORT_DIR = "write results.json and report.html into this folder"
 HELP_BASELINE = "results.json of an earlier run: tests that passed there must pass now"
+HELP_NS_PREFIX = "prefix of the namespaces snapconf creates: <prefix>-<run-id>-... (a DNS label)"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ OPTIONS = (
     Option("--area", "snapconf_area", HELP_AREA, "SNAPCONF_AREA", "list"),
     Option("--snapconf-report-dir", "snapconf_report_dir", HELP_REPORT_DIR, "SNAPCONF_REPORT_DIR"),
     Option("--baseline", "snapconf_baseline", HELP_BASELINE, "SNAPCONF_BASELINE"),
+    Option(
+        "--namespace-prefix", "snapconf_namespace_prefix", HELP_NS_PREFIX,
+        "SNAPCONF_NAMESPACE_PREFIX",
+    ),
 )  # fmt: skip
 
 
@@ -90,6 +97,7 @@ class Settings:
     areas: tuple[str, ...]
     report_dir: Path | None
     baseline: Path | None
+    namespace_prefix: str = ""
 
 
 @dataclass
@@ -173,6 +181,12 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--manifests: {manifests} is not a folder")
     report_dir = values["snapconf_report_dir"]
     baseline = values["snapconf_baseline"]
+    namespace_prefix = str(values["snapconf_namespace_prefix"] or "")
+    if namespace_prefix:
+        try:
+            validate_namespace_prefix(namespace_prefix)
+        except ValueError as err:
+            raise pytest.UsageError(f"--namespace-prefix: {err}") from err
     return Settings(
         profile_path=Path(values["snapconf_profile"] or default_profile()),
         kubeconfig=values["snapconf_kubeconfig"] or None,
@@ -182,6 +196,7 @@ def _settings(config: pytest.Config) -> Settings:
         areas=areas,
         report_dir=Path(report_dir) if report_dir else None,
         baseline=Path(baseline) if baseline else None,
+        namespace_prefix=namespace_prefix,
     )
 
 
@@ -223,6 +238,41 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def deferred_signals(reraise: bool = True) -> Iterator[list[int]]:
+    """Let cleanup finish when SIGINT/SIGTERM arrives; a second signal still aborts it.
+
+    Why: Ctrl-C or a CI cancel usually lands in the middle of a test, and the cleanup
+    that follows is what keeps the cluster clean; a signal that also cut the cleanup
+    short (e.g. a CI runner's SIGTERM right after its SIGINT, or one that arrives while a
+    test is already tearing down) would leave objects behind. The first signal is noted
+    and, with ``reraise``, raised as KeyboardInterrupt once the block is done, so the
+    interruption still ends the session. Outside the main thread (signal handlers
+    cannot be set there) it does nothing.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def note(signum: int, frame: object) -> None:
+        if seen:
+            raise KeyboardInterrupt(f"signal {signum} (second, cleanup aborted)")
+        seen.append(signum)
+        sys.stderr.write(
+            f"\nsnapconf: signal {signum}: finishing cleanup first (again to abort it)\n"
+        )
+
+    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if seen and reraise:
+        raise KeyboardInterrupt(f"signal {seen[0]}")
 
 
 class _XdistHooks:
@@ -339,7 +389,8 @@ def session_tracker(kube: Kube, snapconf_state: SessionState) -> Iterator[Tracke
     """Objects that live for the whole session on this worker (created classes)."""
     tracker = Tracker(kube, snapconf_state.settings.run_id, snapconf_state.worker, Waiter(kube))
     yield tracker
-    tracker.cleanup(snapconf_state.profile.timeouts.delete)
+    with deferred_signals():
+        tracker.cleanup(snapconf_state.profile.timeouts.delete)
 
 
 @pytest.fixture(scope="session")
@@ -365,7 +416,8 @@ def tracker(
     if request.node.stash.get(FAILED, False) and settings.keep_on_failure:
         snapconf_state.kept.append(request.node.nodeid)
         return
-    errors = tracker.cleanup(snapconf_state.profile.timeouts.delete)
+    with deferred_signals():
+        errors = tracker.cleanup(snapconf_state.profile.timeouts.delete)
     if errors:
         pytest.fail("cleanup left objects behind:\n" + "\n".join(errors), pytrace=False)
 
@@ -387,6 +439,7 @@ def cluster(
         renderer=renderer,
         classes=session_classes,
         worker=snapconf_state.worker,
+        namespace_prefix=snapconf_state.settings.namespace_prefix,
     )
     actions.create_namespace()
     return actions
@@ -468,17 +521,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or config.option.collectonly:
         return
     controller = _is_controller(config)
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     ran_tests = bool(config.stash[RECORDER].records) if controller else True
-    if state.kube_client is not None and not state.kept:
-        errors = sweep(
-            state.kube_client,
-            state.settings.run_id,
-            timeout=state.profile.timeouts.delete,
-            worker=None if controller else state.worker,
-        )
+    # The xdist controller runs no test (so has no client yet), but it is the one left to
+    # clean up after workers that an interrupt killed in the middle of their cleanup.
+    workers = controller and bool(getattr(config.option, "numprocesses", 0))
+    if not state.kept and (state.kube_client is not None or workers or interrupted):
+        with deferred_signals(reraise=False):
+            try:
+                errors = sweep(
+                    state.kube(),
+                    state.settings.run_id,
+                    timeout=state.profile.timeouts.delete,
+                    worker=None if controller else state.worker,
+                )
+            except KubeError as err:
+                errors = [f"the sweep could not list the cluster: {err}"]
         if errors:
             state.problems.extend(f"cleanup: {e}" for e in errors)
-    if controller and ran_tests:
+    if controller and (ran_tests or interrupted):
         if not state.kept:
             try:
                 state.leaks.extend(leak_check(state.kube(), state.settings.run_id))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +74,8 @@ def pytest_args(
         argv += ["--manifests", str(args.manifests)]
     if args.keep_on_failure:
         argv.append("--keep-on-failure")
+    if getattr(args, "namespace_prefix", None):
+        argv += ["--namespace-prefix", str(args.namespace_prefix)]
     if args.baseline:
         argv += ["--baseline", str(args.baseline)]
     if args.workers and args.workers > 1:
@@ -96,11 +100,75 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return f"--baseline {args.baseline} does not exist"
     if args.manifests is not None and not Path(args.manifests).is_dir():
         return f"--manifests {args.manifests} is not a folder"
+    prefix = getattr(args, "namespace_prefix", None)
+    if prefix is not None:
+        from conformance.actions import validate_namespace_prefix
+
+        try:
+            validate_namespace_prefix(prefix)
+        except ValueError as err:
+            return f"--namespace-prefix: {err}"
+    if args.manifests is not None:
+        from conformance.preflight import check_manifests
+
+        problems = check_manifests(Path(args.manifests))
+        if problems:
+            return problems[0]
+    return None
+
+
+def kubeconfig_problem(path: Path) -> str | None:
+    """What makes a kubeconfig file unusable before any client reads it, or None.
+
+    The kubernetes client turns a malformed file into a YAML traceback; here it is one
+    sentence naming the file and the line.
+    """
+    import yaml
+
+    if not path.is_file():
+        return f"kubeconfig {path} does not exist"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return f"kubeconfig {path} is not UTF-8 text"
+    except OSError as err:
+        return f"kubeconfig {path} cannot be read: {err.strerror}"
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "bad syntax"
+        return f"kubeconfig {path} is not valid YAML{where}: {problem}"
+    if not isinstance(doc, dict):
+        return f"kubeconfig {path} is not a kubeconfig (expected a mapping with clusters/users)"
     return None
 
 
 def run(args: argparse.Namespace) -> int:
-    """``snapconf run``: the exit status is 0 only for a conformant run."""
+    """``snapconf run``: the exit status is 0 only for a conformant run.
+
+    A SIGINT or SIGTERM before the tests start (pre-flight, the testbed bring-up) ends
+    the run with status 130 and one line, not a traceback: nothing was created yet. Once
+    pytest runs, the plugin turns either signal into an interrupted session whose
+    cleanup finishes before the exit.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        _say("interrupted outside the test session (which cleans up after itself)")
+        return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _run(args: argparse.Namespace) -> int:
     import pytest
 
     from conformance import preflight
@@ -133,9 +201,11 @@ def run(args: argparse.Namespace) -> int:
     kubeconfig = resolve_kubeconfig(args.kubeconfig)
     if kubeconfig is None:
         kubeconfig = _testbed_kubeconfig(_say)
-    elif not kubeconfig.is_file():
-        _say(f"kubeconfig {kubeconfig} does not exist")
-        return EXIT_USAGE
+    else:
+        problem = kubeconfig_problem(kubeconfig)
+        if problem:
+            _say(problem)
+            return EXIT_USAGE
     try:
         kube = Kube(str(kubeconfig))
     except KubeError as err:
@@ -145,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
         problems = preflight.check(kube, profile, on_testbed=Layout.default().serves(kubeconfig))
     finally:
         kube.close()
+    if len(problems) == 1:
+        _say(f"{problems[0]}; nothing was run")
+        return EXIT_USAGE
     if problems:
         for problem in problems:
             _say(problem)
@@ -203,6 +276,10 @@ def cleanup(args: argparse.Namespace) -> int:
         kubeconfig = Layout.default().kubeconfig
     if not kubeconfig.is_file():
         _say(f"kubeconfig {kubeconfig} does not exist (give --kubeconfig or set $KUBECONFIG)")
+        return EXIT_USAGE
+    problem = kubeconfig_problem(kubeconfig)
+    if problem:
+        _say(problem)
         return EXIT_USAGE
     deleted: list[str] = []
     try:

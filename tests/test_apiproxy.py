@@ -1,4 +1,4 @@
-"""conformance.testbed.apiproxy: fault choice, Status bodies, and forwarding to a loopback upstream."""
+"""conformance.testbed.apiproxy: fault choice, Status bodies, forwarding to a loopback upstream."""
 
 from __future__ import annotations
 
@@ -26,18 +26,18 @@ from conformance.testbed.layout import Layout, proxy_upstream
 
 
 def test_rate_zero_never_faults() -> None:
-    rng = random.Random(1)
+    rng = random.Random(1)  # noqa: S311
     assert all(choose_fault(FaultConfig(rate=0.0), rng) is None for _ in range(1000))
 
 
 def test_rate_one_always_faults_from_the_set() -> None:
-    rng = random.Random(1)
+    rng = random.Random(1)  # noqa: S311
     config = FaultConfig(rate=1.0, faults=("429", "reset"))
     assert {choose_fault(config, rng) for _ in range(200)} == {"429", "reset"}
 
 
 def test_rate_is_the_share_of_faulted_requests() -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311
     hits = sum(choose_fault(FaultConfig(rate=0.1), rng) is not None for _ in range(10_000))
     assert 850 < hits < 1150
 
@@ -86,7 +86,7 @@ def test_load_upstream_token_and_inline_certificate_data(tmp_path: Path) -> None
     path = tmp_path / "kc"
     path.write_text(yaml.safe_dump(config))
     upstream = apiproxy.load_upstream(path, tmp_path)
-    assert upstream == Upstream(server="http://127.0.0.1:1", ssl_context=None, token="t0k")
+    assert upstream == Upstream(server="http://127.0.0.1:1", ssl_context=None, token="t0k")  # noqa: S106
     written = apiproxy._material(
         {"client-key-data": base64.b64encode(b"KEY").decode()}, "client-key", tmp_path, tmp_path
     )
@@ -164,7 +164,8 @@ async def _site(app: web.Application) -> AsyncIterator[str]:
 async def _proxied(config: FaultConfig) -> AsyncIterator[tuple[str, FakeAPIServer, Proxy]]:
     fake = FakeAPIServer()
     async with _site(fake.app()) as upstream_url:
-        proxy = Proxy(Upstream(upstream_url, None, token="secret"), config, seed=3)
+        upstream = Upstream(upstream_url, None, token="secret")  # noqa: S106
+        proxy = Proxy(upstream, config, seed=3)
         try:
             async with _site(proxy.app()) as url:
                 yield url, fake, proxy
@@ -178,15 +179,17 @@ def _run(coro: Any) -> Any:
 
 def test_forwards_method_path_body_and_its_own_credentials() -> None:
     async def go() -> tuple[int, Any, FakeAPIServer, Proxy]:
-        async with _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy):
-            async with aiohttp.ClientSession() as client:
-                response = await client.post(
-                    f"{url}/api/v1/namespaces?x=1",
-                    data=b'{"a": 1}',
-                    headers={"Authorization": "Bearer client"},
-                )
-                data = await response.json()
-                return response.status, data, fake, proxy
+        async with (
+            _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy),
+            aiohttp.ClientSession() as client,
+        ):
+            response = await client.post(
+                f"{url}/api/v1/namespaces?x=1",
+                data=b'{"a": 1}',
+                headers={"Authorization": "Bearer client"},
+            )
+            data = await response.json()
+            return response.status, data, fake, proxy
 
     status, data, fake, proxy = _run(go())
     assert status == 200  # the fake answers a list for .../namespaces
@@ -200,10 +203,9 @@ def test_forwards_method_path_body_and_its_own_credentials() -> None:
 def test_error_faults_are_answered_before_forwarding(code: str) -> None:
     async def go() -> tuple[int, dict[str, str], Any, FakeAPIServer, Proxy]:
         config = FaultConfig(rate=1.0, faults=(code,), retry_after=4)
-        async with _proxied(config) as (url, fake, proxy):
-            async with aiohttp.ClientSession() as client:
-                response = await client.post(f"{url}/api/v1/pods", data=b"{}")
-                return response.status, dict(response.headers), await response.json(), fake, proxy
+        async with _proxied(config) as (url, fake, proxy), aiohttp.ClientSession() as client:
+            response = await client.post(f"{url}/api/v1/pods", data=b"{}")
+            return response.status, dict(response.headers), await response.json(), fake, proxy
 
     status, headers, body, fake, proxy = _run(go())
     assert status == int(code)
@@ -215,13 +217,15 @@ def test_error_faults_are_answered_before_forwarding(code: str) -> None:
 
 def test_reset_drops_the_connection_before_forwarding() -> None:
     async def go() -> tuple[BaseException | None, FakeAPIServer]:
-        async with _proxied(FaultConfig(rate=1.0, faults=("reset",))) as (url, fake, _):
-            async with aiohttp.ClientSession() as client:
-                try:
-                    await client.get(f"{url}/version")
-                except aiohttp.ClientError as err:
-                    return err, fake
-                return None, fake
+        async with (
+            _proxied(FaultConfig(rate=1.0, faults=("reset",))) as (url, fake, _),
+            aiohttp.ClientSession() as client,
+        ):
+            try:
+                await client.get(f"{url}/version")
+            except aiohttp.ClientError as err:
+                return err, fake
+            return None, fake
 
     error, fake = _run(go())
     assert isinstance(error, aiohttp.ClientError)
@@ -231,13 +235,12 @@ def test_reset_drops_the_connection_before_forwarding() -> None:
 def test_slow_fault_delays_then_forwards() -> None:
     async def go() -> tuple[float, FakeAPIServer]:
         config = FaultConfig(rate=1.0, faults=("slow",), slow_seconds=0.4)
-        async with _proxied(config) as (url, fake, _):
-            async with aiohttp.ClientSession() as client:
-                loop = asyncio.get_running_loop()
-                start = loop.time()
-                response = await client.get(f"{url}/version")
-                await response.read()
-                return loop.time() - start, fake
+        async with _proxied(config) as (url, fake, _), aiohttp.ClientSession() as client:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            response = await client.get(f"{url}/version")
+            await response.read()
+            return loop.time() - start, fake
 
     elapsed, fake = _run(go())
     assert elapsed >= 0.2
@@ -246,14 +249,16 @@ def test_slow_fault_delays_then_forwards() -> None:
 
 def test_watch_streams_chunk_by_chunk() -> None:
     async def go() -> tuple[list[bool], Proxy]:
-        async with _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy):
-            async with aiohttp.ClientSession() as client:
-                response = await client.get(f"{url}/api/v1/pods?watch=true")
-                seen = []
-                async for line in response.content:
-                    if line.strip():
-                        seen.append(fake.watch_done.is_set())
-                return seen, proxy
+        async with (
+            _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy),
+            aiohttp.ClientSession() as client,
+        ):
+            response = await client.get(f"{url}/api/v1/pods?watch=true")
+            seen = []
+            async for line in response.content:
+                if line.strip():
+                    seen.append(fake.watch_done.is_set())
+            return seen, proxy
 
     seen, proxy = _run(go())
     assert len(seen) == 5
@@ -264,16 +269,15 @@ def test_watch_streams_chunk_by_chunk() -> None:
 def test_watch_is_dropped_mid_way() -> None:
     async def go() -> tuple[int, Proxy]:
         config = FaultConfig(rate=0.0, watch_drop_every=0.3)
-        async with _proxied(config) as (url, _, proxy):
-            async with aiohttp.ClientSession() as client:
-                lines = 0
-                try:
-                    response = await client.get(f"{url}/api/v1/pods?watch=true")
-                    async for line in response.content:
-                        lines += bool(line.strip())
-                except aiohttp.ClientError:
-                    pass  # the abrupt kind of drop
-                return lines, proxy
+        async with _proxied(config) as (url, _, proxy), aiohttp.ClientSession() as client:
+            lines = 0
+            try:
+                response = await client.get(f"{url}/api/v1/pods?watch=true")
+                async for line in response.content:
+                    lines += bool(line.strip())
+            except aiohttp.ClientError:
+                pass  # the abrupt kind of drop
+            return lines, proxy
 
     lines, proxy = _run(go())
     assert lines < 5

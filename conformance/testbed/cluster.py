@@ -533,10 +533,39 @@ def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[s
         raise TestbedError("the testbed is not up; start it with: snapconf testbed up")
     module = layout.user_fault_module()
     try:
-        active = write_active(
-            layout.fault_control, names, known=available_faults(module)
-        )
+        active = write_active(layout.fault_control, names, known=available_faults(module))
     except FaultError as err:
         raise TestbedError(str(err)) from err
     say(f"active faults: {', '.join(active) or 'none'}")
     return active
+
+
+def kill_component(layout: Layout, name: str) -> processes.Running:
+    """SIGKILL one running component (a crash, for chaos benchmarks); its PID file stays.
+
+    The PID file keeps the command line, which :func:`restart_component` starts again.
+    """
+    proc = processes.read_pidfile(layout, name)
+    if proc is None or not processes.alive(proc):
+        raise TestbedError(f"{name} does not run on the testbed")
+    processes.kill_pids([proc.pid])
+    if not processes.wait_until(lambda: not processes.alive(proc), 10.0):
+        raise TestbedError(f"{name} (pid {proc.pid}) did not die after SIGKILL")
+    return proc
+
+
+def restart_component(layout: Layout, name: str) -> processes.Running:
+    """Start a component again with the command line of its PID file (after a kill).
+
+    A component that still runs is left alone (and returned as it is).
+    """
+    proc = processes.read_pidfile(layout, name)
+    if proc is not None and processes.alive(proc):
+        return proc
+    argv = processes.recorded_argv(layout, name)
+    if not argv:
+        raise TestbedError(f"no command line recorded for {name}; restart the testbed")
+    started = processes.start(layout, name, argv)
+    if processes.wait_until(lambda: not processes.alive(started), 1.0):
+        raise _start_failure(layout, name, "exited right after a restart")
+    return started

@@ -68,6 +68,15 @@ def read_pidfile(layout: Layout, name: str) -> Running | None:
         return None
 
 
+def recorded_argv(layout: Layout, name: str) -> list[str] | None:
+    """The command line ``name`` was started with (from its PID file), or None."""
+    try:
+        data = json.loads(layout.pidfile(name).read_text())
+        return [str(part) for part in data["argv"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def recorded(layout: Layout) -> list[Running]:
     """Every process with a PID file, in start order."""
     if not layout.pids.is_dir():
