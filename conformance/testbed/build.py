@@ -64,7 +64,7 @@ class GoModule:
     def ldflags(self) -> str:
         version = self.version()
         flags = ["-s", "-w"]
-        if self.folder == "modules/kubernetes":
+        if self.upstream == "k8s.io/kubernetes":
             major, minor = version.lstrip("v").split(".")[:2]
             for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
                 flags += [
@@ -158,30 +158,30 @@ def _heartbeat(label: str, done: threading.Event, say: Callable[[str], None]) ->
         say(f"  still building {label} ({int(time.monotonic() - start)}s)")
 
 
-def build_module(layout: Layout, module: GoModule, say: Callable[[str], None]) -> Path:
-    """Build one module's binaries unless the cache already holds them."""
-    out = output_dir(layout, module)
-    if all((out / name).exists() for name in module.binaries):
-        return out
-    label = f"{module.folder.rsplit('/', 1)[-1]} {module.version()}"
-    say(f"building {label}: {', '.join(module.binaries)}")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+def run_go(
+    layout: Layout,
+    label: str,
+    argv: list[str],
+    cwd: Path,
+    say: Callable[[str], None],
+    extra_env: dict[str, str] | None = None,
+) -> None:
+    """Run one go command, its output appended to the build log, with a heartbeat."""
     log = layout.cache / "build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"building {label}")
     done = threading.Event()
     ticker = threading.Thread(target=_heartbeat, args=(label, done, say), daemon=True)
     ticker.start()
     started = time.monotonic()
-    target = f"{tmp}/{module.binary_name}" if module.binary_name else f"{tmp}/"
     try:
         with log.open("a") as sink:
             sink.write(f"\n==> {label}\n")
             sink.flush()
             result = subprocess.run(
-                ["go", "build", "-o", target, "-ldflags", module.ldflags(), *module.packages],
-                cwd=module.path,
-                env=go_env(),
+                argv,
+                cwd=cwd,
+                env={**go_env(), **(extra_env or {})},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
@@ -190,8 +190,21 @@ def build_module(layout: Layout, module: GoModule, say: Callable[[str], None]) -
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise BuildError(f"building {label} failed (full log: {log}):\n{tail}")
-    tmp.rename(out)
     say(f"built {label} in {time.monotonic() - started:.0f}s")
+
+
+def build_module(layout: Layout, module: GoModule, say: Callable[[str], None]) -> Path:
+    """Build one module's binaries unless the cache already holds them."""
+    out = output_dir(layout, module)
+    if all((out / name).exists() for name in module.binaries):
+        return out
+    label = f"{module.folder.rsplit('/', 1)[-1]} {module.version()}: {', '.join(module.binaries)}"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    target = f"{tmp}/{module.binary_name}" if module.binary_name else f"{tmp}/"
+    argv = ["go", "build", "-o", target, "-ldflags", module.ldflags(), *module.packages]
+    run_go(layout, label, argv, module.path, say)
+    tmp.rename(out)
     return out
 
 

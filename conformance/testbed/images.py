@@ -160,14 +160,22 @@ def build_archives(layout: Layout, pause_c: Path) -> dict[str, Path]:
         WORKLOAD_IMAGE: (busybox_rootfs(), {"Cmd": ["sh"], "Env": [PATH_ENV], "WorkingDir": "/"}),
         PAUSE_IMAGE: (pause_fs, {"Entrypoint": ["/pause"], "WorkingDir": "/"}),
     }
-    paths = {}
-    for name, (rootfs, config) in archives.items():
-        path = layout.images_dir / (name.replace("/", "_").replace(":", "_") + ".oci.tar")
-        data = oci_archive(name, rootfs, config)
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
-        paths[name] = path
-    return paths
+    return {
+        name: write_archive(layout, name, rootfs, config)
+        for name, (rootfs, config) in archives.items()
+    }
+
+
+def write_archive(
+    layout: Layout, name: str, rootfs: RootFS, config: Mapping[str, object]
+) -> Path:
+    """Write the OCI archive of image ``name`` into the image cache (only if it changed)."""
+    layout.images_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.images_dir / (name.replace("/", "_").replace(":", "_") + ".oci.tar")
+    data = oci_archive(name, rootfs, config)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
 
 
 def ctr(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
