@@ -128,6 +128,7 @@ def test_required_test_skipped_without_reason_is_not_conformant() -> None:
         CAP_SKIP,
         f"Skipped: {CAP_SKIP}",
         "the profile names no storageClassWaitForFirstConsumer",
+        "the profile declares FSResizeFromSourceNotSupported: the driver does not grow it",
     ],
 )
 def test_skip_for_what_the_profile_does_not_declare_is_excused(reason: str) -> None:

@@ -96,7 +96,7 @@ MAPPING: tuple[Behaviour, ...] = (
     Behaviour(
         r"restoring snapshot to larger size pvc",
         "provisioning: restore to a larger size",
-        ("test_restore_to_larger_size",),
+        ("test_restore_to_larger_size", "test_restored_filesystem_grows_to_larger_size"),
         "both skip the file-system growth check: FSResizeFromSourceNotSupported",
     ),
     Behaviour(
