@@ -260,8 +260,20 @@ def test_cross_check_against_the_objects() -> None:
     assert ops["cleanup"].start_lag == [pytest.approx(0.0)]  # namespace deletionTimestamp
     assert ops["cleanup"].end_lag == [pytest.approx(0.0)]
     assert all(o.disagreements == 0 for o in result.ops)
-    late = [ObjectTimes("VolumeSnapshot", "snap-1", NS, created=T0 + 5, ready_seen=T0 + 3)]
-    assert {o.op: o for o in analyse(sample(), late).ops}["snapshot-ready"].disagreements == 1
+    # the wait (5..7) ended 3 s before the watch saw the snapshot ready: they disagree
+    early = [ObjectTimes("VolumeSnapshot", "snap-1", NS, created=T0 + 5, ready_seen=T0 + 10)]
+    assert {o.op: o for o in analyse(sample(), early).ops}["snapshot-ready"].disagreements == 1
+    # the namespace wait (8..11) went on 3 s after the watch saw the namespace gone
+    gone = [ObjectTimes("Namespace", NS, deleted=T0 + 1, gone_seen=T0 + 8)]
+    assert {o.op: o for o in analyse(sample(), gone).ops}["cleanup"].disagreements == 1
+    # a wait that began after the object had gone (the harness was busy) and ended at once
+    # agrees: its end lag is large, but it never waited for what was done
+    pv = "PersistentVolume pv-9"
+    busy = results([record("t::busy", 2.0, [timing("cleanup", 1.5, 0.01, pv)])])
+    seen = [ObjectTimes("PersistentVolume", "pv-9", deleted=T0, gone_seen=T0 + 0.2)]
+    cleanup = analyse(busy, seen).ops[0]
+    assert cleanup.end_lag == [pytest.approx(1.31)]
+    assert cleanup.disagreements == 0
     assert "object watch: 6 objects" in overhead.format_analysis(result)
 
 
@@ -296,6 +308,7 @@ def test_object_watch_folds_events() -> None:
     assert (claim.created, claim.ready_seen, claim.deleted, claim.gone_seen) == (
         pytest.approx(T0), T0 + 2, pytest.approx(T0 + 2), T0 + 3,
     )  # fmt: skip
+    assert seen["Pod"].ready_seen == seen["Pod"].done_seen == T0 + 4
     assert (seen["Pod"].started, seen["Pod"].finished) == (
         pytest.approx(T0 + 1),
         pytest.approx(T0 + 3),
@@ -338,3 +351,16 @@ def test_worker_counts_parse() -> None:
         overhead._workers("0")
     args = overhead.parser().parse_args(["run"])
     assert args.workers == [1, 2, 4]
+
+
+def test_gaps_name_the_waits_around_the_harness_time() -> None:
+    test = sample().tests[0]  # 0..1, 1.5..4.5, 5..7, 8..11
+    assert overhead.gaps(test) == [
+        ("pvc-bound -> pod-writer", pytest.approx(0.5)),
+        ("pod-writer -> snapshot-ready", pytest.approx(0.5)),
+        ("snapshot-ready -> cleanup", pytest.approx(1.0)),
+    ]
+    assert overhead.gaps(sample().tests[1]) == []  # overlapping restores leave no gap
+    result = analyse(sample())
+    assert result.gaps[0] == ("snapshot-ready -> cleanup", 1, pytest.approx(1.0))
+    assert "harness time between waits" in overhead.format_analysis(result)

@@ -55,6 +55,7 @@ TARGET: Final = 0.10
 CROSSCHECK_SLACK: Final = 2.0
 #: The file ``run`` writes next to results.json with what the object watch saw.
 OBJECTS_FILE: Final = "bench-overhead-objects.json"
+_GAP_ROWS: Final = 10
 
 Interval = tuple[float, float]
 
@@ -103,7 +104,8 @@ class ObjectTimes:
     All times are epoch seconds. ``created``, ``deleted``, ``cut`` (a snapshot's
     ``status.creationTime``), ``started`` and ``finished`` (the first container's) come
     from the object (1 s resolution); the ``*_seen`` ones are when the watch delivered the
-    change (``ready_seen``: Bound, readyToUse, Succeeded or Running).
+    change (``ready_seen``: Bound, readyToUse, or a pod Running; ``done_seen``: a pod
+    Succeeded or Failed, which kubelet reports only after the volumes are torn down).
     ``ref_namespace`` is the namespace a PV's claim or a content's snapshot lives in.
     """
 
@@ -117,6 +119,7 @@ class ObjectTimes:
     started: float | None = None
     finished: float | None = None
     ready_seen: float | None = None
+    done_seen: float | None = None
     gone_seen: float | None = None
 
     @property
@@ -136,7 +139,7 @@ class ObjectTimes:
     def intervals(self) -> list[Interval]:
         """The cluster work this object stands for: coming up, and going away."""
         out: list[Interval] = []
-        ready = self.finished if self.kind == "Pod" and self.finished else self.ready_seen
+        ready = self.done_seen or self.finished or self.ready_seen
         if self.created is not None and ready is not None and self.kind != "Namespace":
             out.append((self.created, ready))
         if self.deleted is not None and self.gone_seen is not None:
@@ -237,8 +240,12 @@ class OpStats:
     """One op over the run: how often, how long, and the cross-check against the objects.
 
     ``start_lag`` is timing start less the object's own start (creationTimestamp or
-    deletionTimestamp): the harness's time between asking and waiting. ``end_lag`` is
-    timing end less when the watch saw it done: how late the harness noticed.
+    deletionTimestamp): the harness's time between asking and waiting (0..1 s from the
+    timestamps' resolution alone). ``end_lag`` is timing end less when the watch saw it
+    done: how late the harness noticed (large for a cleanup wait that began after the
+    object had gone, while the harness waited for another one). ``late`` counts waits
+    still running more than :data:`CROSSCHECK_SLACK` after the watch saw them done, or
+    ending that much before: where the harness's timing and the cluster disagree.
     ``cluster`` is the object-side duration, ``container`` a pod's container run time.
     """
 
@@ -249,6 +256,7 @@ class OpStats:
     end_lag: list[float] = field(default_factory=list)
     cluster: list[float] = field(default_factory=list)
     container: list[float] = field(default_factory=list)
+    late: int = 0
 
     @property
     def mean(self) -> float:
@@ -257,8 +265,14 @@ class OpStats:
 
     @property
     def disagreements(self) -> int:
-        """Lags beyond the timestamps' resolution: the timing and the object disagree."""
-        return sum(1 for lag in self.start_lag + self.end_lag if abs(lag) > CROSSCHECK_SLACK)
+        """Waits that disagree with the watch by more than the timestamps' resolution."""
+        return self.late
+
+    def check(self, start: float, end: float, done: float) -> None:
+        """Count a wait that went on well after ``done`` (or ended well before it)."""
+        self.end_lag.append(end - done)
+        if end - max(start, done) > CROSSCHECK_SLACK or done - end > CROSSCHECK_SLACK:
+            self.late += 1
 
 
 @dataclass
@@ -279,6 +293,7 @@ class Analysis:
     run_wall: float
     run_critical: float
     ops: list[OpStats]
+    gaps: list[tuple[str, int, float]] = field(default_factory=list)
     unplaced_tests: int = 0
     objects_seen: int | None = None
     target: float = TARGET
@@ -336,6 +351,7 @@ class Analysis:
                 }
                 for o in self.ops
             ],
+            "gaps": [{"between": g, "count": n, "seconds": sec} for g, n, sec in self.gaps],
             "unplacedTests": self.unplaced_tests,
             "objectsSeen": self.objects_seen,
         }
@@ -386,6 +402,27 @@ def _test_overhead(test: TestRecord, objects: Sequence[ObjectTimes] | None) -> T
     )
 
 
+def gaps(test: TestRecord) -> list[tuple[str, float]]:
+    """The harness's time between one test's waits, as ``("op before -> op after", s)``.
+
+    Walks the waits in start order; a gap is time no wait covers, named after the wait
+    that ended last before it and the one that ends it. This is where per-test overhead
+    inside the test body goes (rendering, creates, gets, asserts, cleanup bookkeeping).
+    """
+    placed = sorted((t for t in test.timings if t.start is not None), key=lambda t: t.start or 0)
+    out: list[tuple[str, float]] = []
+    covered: float | None = None
+    last = ""
+    for timing in placed:
+        start = timing.start or 0.0
+        end = start + max(0.0, timing.seconds)
+        if covered is not None and start > covered:
+            out.append((f"{last} -> {timing.op}", start - covered))
+        if covered is None or end >= covered:
+            covered, last = end, timing.op
+    return out
+
+
 def _op_stats(tests: Sequence[TestRecord], objects: Sequence[ObjectTimes] | None) -> list[OpStats]:
     by_key = {o.key: o for o in objects or ()}
     stats: dict[str, OpStats] = {}
@@ -402,15 +439,17 @@ def _op_stats(tests: Sequence[TestRecord], objects: Sequence[ObjectTimes] | None
                 if obj.deleted is not None:
                     entry.start_lag.append(timing.start - obj.deleted)
                 if obj.gone_seen is not None:
-                    entry.end_lag.append(end - obj.gone_seen)
+                    entry.check(timing.start, end, obj.gone_seen)
                 if obj.deleted is not None and obj.gone_seen is not None:
                     entry.cluster.append(obj.gone_seen - obj.deleted)
             elif timing.op.endswith(_CREATE_OPS) or timing.op.startswith("pod-"):
                 done = obj.ready_seen
+                if timing.op != "pod-running":  # one-shot pods: done when Succeeded
+                    done = obj.done_seen or done
                 if obj.created is not None:
                     entry.start_lag.append(timing.start - obj.created)
                 if done is not None:
-                    entry.end_lag.append(end - done)
+                    entry.check(timing.start, end, done)
                 if obj.created is not None and done is not None:
                     entry.cluster.append(done - obj.created)
                 if obj.started is not None and obj.finished is not None:
@@ -441,6 +480,10 @@ def analyse(
         areas.setdefault(test.area, Totals(test.area)).add(test)
     every = [i for t in run.tests for i in (_interval(x) for x in t.timings) if i is not None]
     unplaced = sum(max(0.0, x.seconds) for t in run.tests for x in t.timings if x.start is None)
+    between: dict[str, list[float]] = {}
+    for record in run.tests:
+        for name, seconds in gaps(record):
+            between.setdefault(name, []).append(seconds)
     try:
         run_wall = max(0.0, _epoch(run.run.end) - _epoch(run.run.start))
     except ValueError:
@@ -454,6 +497,10 @@ def analyse(
         run_wall=run_wall,
         run_critical=union_length(every) + unplaced,
         ops=_op_stats(run.tests, objects),
+        gaps=sorted(
+            ((name, len(values), sum(values)) for name, values in between.items()),
+            key=lambda g: -g[2],
+        ),
         unplaced_tests=sum(1 for t in tests if t.unplaced > 0),
         objects_seen=None if objects is None else len(objects),
         target=target,
@@ -527,6 +574,9 @@ def format_analysis(analysis: Analysis, *, per_test: bool = True) -> str:
             f"{_s(_median(o.end_lag))} {_s(_median(o.cluster))} {_s(_median(o.container))} "
             f"{o.disagreements:4d}"
         )
+    if a.gaps:
+        lines += ["", "harness time between waits (the largest; seconds summed over the tests)"]
+        lines += [f"  {name:50} {n:4d} x {sec:6.2f}" for name, n, sec in a.gaps[:_GAP_ROWS]]
     if a.unplaced_tests:
         lines.append(
             f"\nnote: {a.unplaced_tests} tests have timings without a start (older results): "
@@ -561,7 +611,7 @@ def _done(kind: str, obj: Mapping[str, Any]) -> bool:
     if kind in ("VolumeSnapshot", "VolumeSnapshotContent"):
         return status.get("readyToUse") is True
     if kind == "Pod":
-        return status.get("phase") in ("Succeeded", "Running")
+        return status.get("phase") in ("Running", "Succeeded", "Failed")
     return kind == "Namespace"
 
 
@@ -570,7 +620,7 @@ class ObjectWatch:
 
     Labelled kinds (namespaces, PVCs, snapshots, pods) are watched by the run label;
     PVs and snapshot contents carry no label, so they are watched whole and kept when
-    they point into one of the run's namespaces (their names start with the run id).
+    they point into one of the run's namespaces (their names hold the run id).
     One thread a kind; the threads are daemons and end at the next event or server
     timeout after :meth:`stop`.
     """
@@ -630,7 +680,7 @@ class ObjectWatch:
         spec = obj.get("spec") or {}
         ref = spec.get("claimRef") or spec.get("volumeSnapshotRef") or {}
         ref_ns = ref.get("namespace")
-        if kind in self.UNLABELLED and not str(ref_ns or "").startswith(f"{self.run_id}-"):
+        if kind in self.UNLABELLED and self.run_id not in str(ref_ns or ""):
             return
         now = self.clock()
         key = (kind, meta.get("namespace"), str(meta.get("name")), str(meta.get("uid")))
@@ -656,8 +706,11 @@ class ObjectWatch:
                 break
             if etype == "DELETED":
                 entry.gone_seen = entry.gone_seen or now
-            elif entry.ready_seen is None and _done(kind, obj):
+                return
+            if entry.ready_seen is None and _done(kind, obj):
                 entry.ready_seen = now
+            if entry.done_seen is None and status.get("phase") in ("Succeeded", "Failed"):
+                entry.done_seen = now
 
 
 # ---------------------------------------------------------------- run mode
