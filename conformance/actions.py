@@ -10,6 +10,7 @@ an awaited state is reached in time (a ``WaitTimeout``, which is an AssertionErr
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,36 @@ def _present(obj: Obj | None, why: str = "the object is gone") -> Obj:
 
 def short_id() -> str:
     return secrets.token_hex(3)
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+GENERATED_NAMESPACE_PART = len("-sc-20260101-000000-abcd") + len("-gw10-abcdef") + len("-abcd")
+"""Characters a test namespace adds after the prefix: ``-<run-id>-<worker>-<id>-<random>``."""
+MAX_NAMESPACE_PREFIX = 63 - GENERATED_NAMESPACE_PART
+
+
+def validate_namespace_prefix(prefix: str) -> str:
+    """Return ``prefix`` when ``<prefix>-<run-id>-...`` makes valid namespace names.
+
+    Checked before anything runs, so a bad prefix is one sentence, not a 422 in every
+    test. The generated part needs :data:`GENERATED_NAMESPACE_PART` of the 63 characters
+    of a DNS label.
+
+    Raises:
+        ValueError: the prefix is not a DNS label, or leaves too little room.
+    """
+    if not _DNS_LABEL.match(prefix):
+        raise ValueError(
+            f"{prefix!r} is not a DNS label: use lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit (snapconf adds the '-' after it)"
+        )
+    if len(prefix) > MAX_NAMESPACE_PREFIX:
+        raise ValueError(
+            f"{prefix!r} has {len(prefix)} characters; at most {MAX_NAMESPACE_PREFIX} fit, "
+            f"since the generated '-<run-id>-<worker>-<id>-<random>' takes "
+            f"{GENERATED_NAMESPACE_PART} of a namespace name's 63"
+        )
+    return prefix
 
 
 class SessionClasses:
@@ -154,12 +185,15 @@ class ClusterActions:
     worker: str
     namespace: str = ""
     node_name: str | None = field(default=None)
+    namespace_prefix: str = ""
 
     # ------------------------------------------------------------ namespace
 
     def create_namespace(self) -> str:
         """A fresh namespace for this test, ready when its default ServiceAccount exists."""
-        name = namespace_name(self.tracker.run_id, self.worker, short_id())
+        name = namespace_name(
+            self.tracker.run_id, self.worker, short_id(), prefix=self.namespace_prefix
+        )
         self.tracker.create(self.renderer.render("namespace", name=name))
         self.waiter.until(
             "ServiceAccount", "default", name, lambda obj: obj is not None,

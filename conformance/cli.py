@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="run id (default: generated)")
     run.add_argument("--keep-on-failure", action="store_true", help="keep a failed test's objects")
     run.add_argument("--baseline", type=Path, help="results.json of an earlier run to compare to")
+    run.add_argument(
+        "--namespace-prefix",
+        metavar="PREFIX",
+        help="namespaces are named PREFIX-<run-id>-...: a DNS label of at most 22 characters",
+    )
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest arguments")
     run.set_defaults(func=cmd_run)
 
@@ -181,13 +186,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="also release snapshots and contents that controllers keep on finalizers",
     )
     clean.set_defaults(func=cmd_cleanup)
+
+    rb = sub.add_parser(
+        "rbac",
+        help="a least-privilege identity for snapconf (ClusterRole, ServiceAccount, token)",
+        description=(
+            "'apply' creates the ClusterRole of manifests/rbac/, a ServiceAccount in its own "
+            "namespace and a binding (all named --name), and writes a kubeconfig with a "
+            "TokenRequest token for it to --out; 'delete' removes them. --kubeconfig is an "
+            "identity allowed to manage RBAC (e.g. cluster-admin)."
+        ),
+    )
+    rb.add_argument("action", choices=["apply", "delete"])
+    rb.add_argument("--kubeconfig", type=Path, required=True, help="an admin kubeconfig")
+    rb.add_argument("--out", type=Path, help="with 'apply': where to write the bound kubeconfig")
+    rb.add_argument("--name", default="snapconf", help="name of the objects (default: snapconf)")
+    rb.add_argument(
+        "--token-hours", type=float, default=12.0, help="with 'apply': token lifetime (hours)"
+    )
+    rb.set_defaults(func=cmd_rbac)
     return parser
+
+
+def cmd_rbac(args: argparse.Namespace) -> int:
+    import re
+
+    from conformance import rbac
+
+    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", args.name) or len(args.name) > 63:
+        raise UsageError(f"--name {args.name!r} is not a DNS label (lower-case, digits, '-')")
+    if args.action == "apply" and args.out is None:
+        raise UsageError("rbac apply needs --out PATH for the kubeconfig it writes")
+    if args.action == "apply" and not 10 / 60 <= args.token_hours <= 24 * 365:
+        raise UsageError("--token-hours must be between 0.17 (10 minutes) and 8760")
+    from conformance.runner import kubeconfig_problem
+
+    problem = kubeconfig_problem(args.kubeconfig)
+    if problem:
+        raise UsageError(problem)
+    try:
+        if args.action == "apply":
+            rbac.apply(
+                args.kubeconfig, args.out, name=args.name,
+                token_seconds=int(args.token_hours * 3600),
+            )  # fmt: skip
+        else:
+            rbac.delete(args.kubeconfig, name=args.name)
+    except rbac.RbacError as err:
+        sys.stderr.write(f"snapconf: {err}\n")
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``snapconf`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from conformance.kube import KubeError
     from conformance.testbed.cluster import TestbedError
 
     try:
@@ -196,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err))
     except TestbedError as err:
         sys.stderr.write(f"snapconf: {err}\n")
+        return 1
+    except KubeError as err:
+        sys.stderr.write(f"snapconf: the cluster failed a request: {err}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("snapconf: interrupted\n")

@@ -1135,6 +1135,17 @@ class Kube:
             lambda: _json(self._t.raw("GET", "/version", timeout=self._timeout)), "version"
         )
 
+    def post(self, path: str, body: Obj) -> Obj:
+        """POST ``body`` to an API path that is not an object kind (reviews, tokens).
+
+        For ``SelfSubjectAccessReview`` (pre-flight's permission check) and the
+        ``TokenRequest`` subresource (``snapconf rbac apply``).
+        """
+        return self._call(
+            lambda: _json(self._t.raw("POST", path, body=body, timeout=self._timeout)),
+            f"post {path}",
+        )
+
     def close(self) -> None:
         """Release the connection pool."""
         self._t.api.close()

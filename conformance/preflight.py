@@ -2,12 +2,18 @@
 
 A run against a cluster without the snapshot CRDs, without a snapshot controller, or with
 a profile whose classes are missing or belong to another driver would fail every test for
-one reason; saying that reason once, before starting, is kinder and faster.
+one reason; saying that reason once, before starting, is kinder and faster. The same goes
+for a kubeconfig the API server rejects (401) or whose identity lacks a permission of
+``manifests/rbac/clusterrole.yaml`` (asked with SelfSubjectAccessReviews, so nothing is
+tried and nothing is created to find out).
 """
 
 from __future__ import annotations
 
-from conformance.kube import Kube, KubeError, NotFound
+from pathlib import Path
+
+from conformance import rbac
+from conformance.kube import Forbidden, Kube, KubeError, NotFound, Unauthorized
 from conformance.profile import Profile
 
 SNAPSHOT_CRDS = (
@@ -35,20 +41,54 @@ def _snapshot_controller_seen(kube: Kube, on_testbed: bool) -> bool:
     return any(s.name == "snapshot-controller" and s.running for s in testbed_status())
 
 
+def _reach(kube: Kube) -> str | None:
+    """Why the API server cannot be used at all with this kubeconfig, or None."""
+    try:
+        kube.server_version()
+    except Unauthorized:
+        return (
+            "the API server rejected the kubeconfig's credentials (401 Unauthorized); "
+            "its token or client certificate is not valid for this cluster"
+        )
+    except Forbidden as err:
+        return f"the kubeconfig's identity may not read the API server's version ({err.message})"
+    except KubeError as err:
+        return (
+            f"the cluster cannot be reached ({err}); "
+            "check the kubeconfig's server address and that the API server runs"
+        )
+    return None
+
+
+def _permissions(kube: Kube) -> str | None:
+    """The permissions the identity lacks, as one sentence, or None."""
+    try:
+        missing = rbac.missing_permissions(kube)
+    except KubeError:
+        return None  # no access reviews on this cluster: a 403 below still says what
+    return rbac.describe_missing(missing, rbac.identity(kube)) if missing else None
+
+
 def check(kube: Kube, profile: Profile, *, on_testbed: bool = False) -> list[str]:
     """Every problem found, one sentence each (empty: ready to run).
 
     ``on_testbed``: the cluster is the embedded testbed, whose snapshot controller is a
     host process rather than a pod (so only then is the local process list consulted).
+    Only reads and access reviews: pre-flight never changes the cluster.
     """
-    problems: list[str] = []
+    for problem in (_reach(kube), _permissions(kube)):
+        if problem:
+            return [problem]
     try:
-        kube.server_version()
+        return _cluster(kube, profile, on_testbed)
+    except Forbidden as err:
+        return [f"the kubeconfig's identity is missing a permission: {err.message}"]
     except KubeError as err:
-        return [
-            f"the cluster cannot be reached ({err}); "
-            "check the kubeconfig and that the API server runs"
-        ]
+        return [f"the cluster failed a pre-flight read: {err}"]
+
+
+def _cluster(kube: Kube, profile: Profile, on_testbed: bool) -> list[str]:
+    problems: list[str] = []
     missing = [
         crd for crd in SNAPSHOT_CRDS if kube.get_or_none("CustomResourceDefinition", crd) is None
     ]
@@ -80,5 +120,50 @@ def check(kube: Kube, profile: Profile, *, on_testbed: bool = False) -> list[str
             problems.append(
                 f"{kind} {name} belongs to driver {obj.get(field)}, "
                 f"not the profile's {profile.driver}"
+            )
+    return problems
+
+
+def check_manifests(folder: Path) -> list[str]:
+    """What is wrong with a ``--manifests`` override folder, one sentence each (offline).
+
+    A Jinja syntax error, or a variable snapconf never passes (the template would be
+    undefined in every test that renders it), would otherwise fail test after test with
+    the same message; a file that overrides no built-in template is most likely a typo.
+    """
+    import jinja2
+
+    from conformance.manifests import SUFFIX, Renderer, RenderError
+
+    built_in = Renderer()
+    override = Renderer(folder)
+    known = set(built_in.template_names())
+    problems: list[str] = []
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        name = path.name
+        if name not in known:
+            problems.append(
+                f"--manifests: {path} overrides no built-in template "
+                f"(templates: {', '.join(sorted(known))})"
+            )
+            continue
+        try:
+            names = override.variables(name)
+        except RenderError as err:
+            problems.append(f"--manifests: {err}")
+            continue
+        except jinja2.TemplateError as err:  # e.g. an unknown filter, found while parsing
+            line = getattr(err, "lineno", None)
+            where = f"{path}:{line}" if line else str(path)
+            problems.append(f"--manifests: {where}: {err.message or err}")
+            continue
+        passed = built_in.variables(name)
+        extra = sorted(names - passed)
+        if extra:
+            quoted = ", ".join(f"'{v}'" for v in extra)
+            verb = "is" if len(extra) == 1 else "are"
+            problems.append(
+                f"--manifests: {path}: {quoted} {verb} undefined; snapconf passes "
+                f"{name} only {', '.join(sorted(passed))}"
             )
     return problems

@@ -76,21 +76,23 @@ def _dns_part(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
-def namespace_name(run_id: str, worker: str, suffix: str = "") -> str:
-    """A namespace name ``<run-id>-<worker>[-<suffix>]-<random>``: a DNS label.
+def namespace_name(run_id: str, worker: str, suffix: str = "", prefix: str = "") -> str:
+    """A namespace name ``[<prefix>-]<run-id>-<worker>[-<suffix>]-<random>``: a DNS label.
 
     The random tail makes every name unique; ``suffix`` (and then ``worker``) is cut
-    short when the whole would exceed 63 characters. Starting with the run id is what
-    lets :func:`leak_check` find the run's namespaces from names alone.
+    short when the whole would exceed 63 characters. Holding the run id is what lets
+    :func:`leak_check` find the run's namespaces from names alone; ``prefix`` (a DNS
+    label, checked by the caller) is for clusters that only allow names of a pattern.
     """
     run = _dns_part(run_id)
     tail = secrets.token_hex(_RANDOM_HEX // 2)
-    room = _DNS_LABEL_MAX - len(run) - len(tail) - 2
+    head = f"{prefix}-" if prefix else ""
+    room = _DNS_LABEL_MAX - len(head) - len(run) - len(tail) - 2
     if room < 0:
         raise ValueError(f"run id {run_id!r} is too long for a namespace name")
     middle = "-".join(p for p in (_dns_part(worker), _dns_part(suffix)) if p)
     middle = middle[:room].strip("-")
-    return "-".join(p for p in (run, middle, tail) if p)
+    return head + "-".join(p for p in (run, middle, tail) if p)
 
 
 # ---------------------------------------------------------------- references
@@ -578,7 +580,7 @@ def leak_check(kube: KubeAPI, run_id: str) -> list[str]:
         for item in _list_all(kube, KINDS[kind_name], None):
             name = str(dig(item, "metadata", "name") or "")
             target_ns = str(dig(item, "spec", ref_field, "namespace") or "")
-            if run_id in name or target_ns.startswith(prefix):
+            if run_id in name or target_ns.startswith(prefix) or f"-{prefix}" in target_ns:
                 found.add(_ref(kind_name, name, None))
     return sorted(_slug(ref) for ref in found)
 

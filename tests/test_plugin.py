@@ -123,6 +123,9 @@ STRING_OPTIONS = {
     ),
     "--baseline": ("SNAPCONF_BASELINE", "snapconf_baseline", "baseline", "/old/{n}.json"),
     "--profile": ("SNAPCONF_PROFILE", "snapconf_profile", "profile_path", "{n}.yaml"),
+    "--namespace-prefix": (
+        "SNAPCONF_NAMESPACE_PREFIX", "snapconf_namespace_prefix", "namespace_prefix", "team{n}",
+    ),
 }  # fmt: skip
 LEVELS = {  # the sources given -> the one that must win
     "ini": (("ini",), "ini"),
