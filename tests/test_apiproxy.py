@@ -182,12 +182,12 @@ def test_forwards_method_path_body_and_its_own_credentials() -> None:
         async with (
             _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy),
             aiohttp.ClientSession() as client,
-        ):
-            response = await client.post(
+            client.post(
                 f"{url}/api/v1/namespaces?x=1",
                 data=b'{"a": 1}',
                 headers={"Authorization": "Bearer client"},
-            )
+            ) as response,
+        ):
             data = await response.json()
             return response.status, data, fake, proxy
 
@@ -203,9 +203,13 @@ def test_forwards_method_path_body_and_its_own_credentials() -> None:
 def test_error_faults_are_answered_before_forwarding(code: str) -> None:
     async def go() -> tuple[int, dict[str, str], Any, FakeAPIServer, Proxy]:
         config = FaultConfig(rate=1.0, faults=(code,), retry_after=4)
-        async with _proxied(config) as (url, fake, proxy), aiohttp.ClientSession() as client:
-            response = await client.post(f"{url}/api/v1/pods", data=b"{}")
-            return response.status, dict(response.headers), await response.json(), fake, proxy
+        async with (
+            _proxied(config) as (url, fake, proxy),
+            aiohttp.ClientSession() as client,
+            client.post(f"{url}/api/v1/pods", data=b"{}") as response,
+        ):
+            body = await response.json()
+            return response.status, dict(response.headers), body, fake, proxy
 
     status, headers, body, fake, proxy = _run(go())
     assert status == int(code)
@@ -222,7 +226,8 @@ def test_reset_drops_the_connection_before_forwarding() -> None:
             aiohttp.ClientSession() as client,
         ):
             try:
-                await client.get(f"{url}/version")
+                async with client.get(f"{url}/version") as response:
+                    await response.read()
             except aiohttp.ClientError as err:
                 return err, fake
             return None, fake
@@ -238,8 +243,8 @@ def test_slow_fault_delays_then_forwards() -> None:
         async with _proxied(config) as (url, fake, _), aiohttp.ClientSession() as client:
             loop = asyncio.get_running_loop()
             start = loop.time()
-            response = await client.get(f"{url}/version")
-            await response.read()
+            async with client.get(f"{url}/version") as response:
+                await response.read()
             return loop.time() - start, fake
 
     elapsed, fake = _run(go())
@@ -253,11 +258,11 @@ def test_watch_streams_chunk_by_chunk() -> None:
             _proxied(FaultConfig(rate=0.0)) as (url, fake, proxy),
             aiohttp.ClientSession() as client,
         ):
-            response = await client.get(f"{url}/api/v1/pods?watch=true")
             seen = []
-            async for line in response.content:
-                if line.strip():
-                    seen.append(fake.watch_done.is_set())
+            async with client.get(f"{url}/api/v1/pods?watch=true") as response:
+                async for line in response.content:
+                    if line.strip():
+                        seen.append(fake.watch_done.is_set())
             return seen, proxy
 
     seen, proxy = _run(go())
@@ -272,9 +277,9 @@ def test_watch_is_dropped_mid_way() -> None:
         async with _proxied(config) as (url, _, proxy), aiohttp.ClientSession() as client:
             lines = 0
             try:
-                response = await client.get(f"{url}/api/v1/pods?watch=true")
-                async for line in response.content:
-                    lines += bool(line.strip())
+                async with client.get(f"{url}/api/v1/pods?watch=true") as response:
+                    async for line in response.content:
+                        lines += bool(line.strip())
             except aiohttp.ClientError:
                 pass  # the abrupt kind of drop
             return lines, proxy

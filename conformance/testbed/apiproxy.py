@@ -370,6 +370,14 @@ class Proxy:
     async def _stream(
         self, request: web.Request, upstream: Any, headers: dict[str, str]
     ) -> web.StreamResponse:
+        try:
+            return await self._relay(request, upstream, headers)
+        finally:
+            upstream.close()  # a watch connection is never reused, whole or dropped
+
+    async def _relay(
+        self, request: web.Request, upstream: Any, headers: dict[str, str]
+    ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, headers=headers)
         response.enable_chunked_encoding()
         await response.prepare(request)
