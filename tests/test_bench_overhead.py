@@ -364,3 +364,14 @@ def test_gaps_name_the_waits_around_the_harness_time() -> None:
     result = analyse(sample())
     assert result.gaps[0] == ("snapshot-ready -> cleanup", 1, pytest.approx(1.0))
     assert "harness time between waits" in overhead.format_analysis(result)
+
+
+def test_the_snapconf_command_of_one_measurement() -> None:
+    command = overhead.snapconf_command(
+        2, "sc-20270115-080000-abcd", areas=["restore", "clone"], kubeconfig="/k",
+        report_dir=Path("out"), extra=["-k", "parallel"],
+    )  # fmt: skip
+    assert command[command.index("run") :] == [
+        "run", "-n", "2", "--run-id", "sc-20270115-080000-abcd", "--report-dir", "out",
+        "--kubeconfig", "/k", "--area", "restore", "--area", "clone", "--", "-k", "parallel",
+    ]  # fmt: skip

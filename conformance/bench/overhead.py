@@ -721,6 +721,31 @@ def _snapconf() -> list[str]:
     return [found] if found else [sys.executable, "-m", "conformance.cli"]
 
 
+def snapconf_command(
+    workers: int,
+    run_id: str,
+    *,
+    areas: Sequence[str] = (),
+    kubeconfig: str | None = None,
+    report_dir: Path = Path("reports"),
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The ``snapconf run`` command line of one measurement.
+
+    The run id is chosen here, not by snapconf, so the object watch can select the run's
+    objects by label before the first one exists.
+    """
+    command = [*_snapconf(), "run", "-n", str(workers), "--run-id", run_id]
+    command += ["--report-dir", str(report_dir)]
+    if kubeconfig:
+        command += ["--kubeconfig", kubeconfig]
+    for area in areas:
+        command += ["--area", area]
+    if extra:
+        command += ["--", *extra]  # pytest's, as `snapconf run ... -- ARGS` takes them
+    return command
+
+
 def run_once(
     workers: int,
     *,
@@ -734,13 +759,9 @@ def run_once(
     from conformance.resources import new_run_id
 
     run_id = new_run_id()
-    command = [*_snapconf(), "run", "-n", str(workers), "--run-id", run_id]
-    command += ["--report-dir", str(report_dir)]
-    if kubeconfig:
-        command += ["--kubeconfig", kubeconfig]
-    for area in areas:
-        command += ["--area", area]
-    command += list(extra)
+    command = snapconf_command(
+        workers, run_id, areas=areas, kubeconfig=kubeconfig, report_dir=report_dir, extra=extra
+    )
     watcher = None
     if watch:
         from conformance.kube import Kube
@@ -802,7 +823,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--report-dir", default="reports", help="where runs go (default: reports)")
     r.add_argument("--no-watch", action="store_true", help="do not watch the run's objects")
     r.add_argument("--no-tests", action="store_true", help="leave out the per-test tables")
-    r.add_argument("pytest_args", nargs="*", help="-- then snapconf run arguments")
+    r.add_argument("pytest_args", nargs="*", help="-- then pytest arguments (e.g. -k NAME)")
     return p
 
 
