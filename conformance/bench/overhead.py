@@ -871,7 +871,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         print(format_analysis(analysis, per_test=not args.no_tests))
         summary.append(
-            f"  -n {workers}: wall {wall:7.1f} s  run critical {analysis.run_critical:7.1f} s  "
+            f"  -n {workers}: wall {wall:7.1f} s (start-up+preflight "
+            f"{max(0.0, wall - analysis.run_wall):.1f} s)  run critical "
+            f"{analysis.run_critical:7.1f} s  "
             f"run overhead {_pct(analysis.run_ratio)}  tests summed {_pct(analysis.total.ratio)}"
             f"  ({results.parent})"
         )
