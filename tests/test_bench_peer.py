@@ -88,7 +88,7 @@ def test_every_focused_it_text_has_a_behaviour() -> None:
     its = [
         "should check snapshot fields, check restore correctly works, check deletion (ephemeral)",
         PERSISTENT,
-        "should provision storage with snapshot data source",
+        "should provision storage with snapshot data source [Feature:VolumeSnapshotDataSource]",
         "should provision storage with snapshot data source (ROX mode)",
         "should provision correct filesystem size when restoring snapshot to larger size pvc",
         "should provision storage with pvc data source",
@@ -115,6 +115,8 @@ def test_focus_selects_the_snapshot_and_data_source_specs_and_skip_drops_windows
     windows = f"{DRIVER} [Testpattern: Dynamic PV (ntfs)] [Feature:Windows] {it}"
     assert skip.search(windows)
     assert not focus.search(f"{DRIVER} [Testpattern: Dynamic PV] volumes should store data")
+    larger = "should provision correct filesystem size when restoring snapshot to larger size pvc"
+    assert focus.search(f"{DRIVER} [Testpattern: Dynamic PV (default fs)] provisioning {larger}")
     assert not focus.search(pvc.replace("hostpath.csi.k8s.io", "other.csi"))
 
 
@@ -152,8 +154,8 @@ def test_snapconf_command_selects_exactly_the_mapped_tests(tmp_path) -> None:
     setup = peer.Setup(
         tmp_path / "k", tmp_path / "t", tmp_path / "p", tmp_path, "mapped", tmp_path, 0
     )
-    argv = peer.snapconf_command(setup, 2, tmp_path, "rid")
+    argv = peer.snapconf_command(setup, 2, tmp_path)
     assert argv[argv.index("-n") + 1] == "2"
     assert argv[-2:] == ["-k", " or ".join(peer.mapped_tests())]
     setup.scope = "areas"
-    assert "-k" not in peer.snapconf_command(setup, 1, tmp_path, "rid")
+    assert "-k" not in peer.snapconf_command(setup, 1, tmp_path)

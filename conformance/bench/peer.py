@@ -41,7 +41,8 @@ def e2e_focus(driver: str) -> str:
     """The focus regex: the driver's snapshottable suite and the data-source specs."""
     return (
         rf"External.Storage.*{re.escape(driver)}.*"
-        r"(snapshottable|provisioning.*data source|multiVolume.*(restored snapshot|its clone))"
+        r"(snapshottable|provisioning.*(data source|restoring snapshot)"
+        r"|multiVolume.*(restored snapshot|its clone))"
     )
 
 
@@ -83,7 +84,7 @@ MAPPING: tuple[Behaviour, ...] = (
         "e2e checks the backend only through the content object; snapconf asks the driver",
     ),
     Behaviour(
-        r"^should provision storage with snapshot data source$",
+        r"^should provision storage with snapshot data source( \[|$)",
         "provisioning: restore from a snapshot",
         ("test_restore_holds_data_at_snapshot_time", "test_restore_at_exact_restore_size"),
     ),
@@ -100,7 +101,7 @@ MAPPING: tuple[Behaviour, ...] = (
         "both skip the file-system growth check: FSResizeFromSourceNotSupported",
     ),
     Behaviour(
-        r"^should provision storage with pvc data source$",
+        r"^should provision storage with pvc data source( \[|$)",
         "provisioning: clone from a PVC",
         ("test_clone_holds_source_data_and_is_independent",),
     ),
@@ -344,7 +345,7 @@ def e2e_command(setup: Setup, out: Path) -> list[str]:
     ]
 
 
-def snapconf_command(setup: Setup, workers: int, out: Path, run_id: str) -> list[str]:
+def snapconf_command(setup: Setup, workers: int, out: Path) -> list[str]:
     argv = [
         "snapconf",
         "run",
@@ -356,8 +357,6 @@ def snapconf_command(setup: Setup, workers: int, out: Path, run_id: str) -> list
         str(workers),
         "--report-dir",
         str(out),
-        "--run-id",
-        run_id,
     ]
     for area in AREAS:
         argv += ["--area", area]
@@ -384,11 +383,9 @@ def run_e2e(setup: Setup, round_no: int) -> Run:
 
 
 def run_snapconf(setup: Setup, round_no: int, workers: int) -> Run:
-    run_id = f"peer-r{round_no}-n{workers}-{int(time.time())}"
-    wall, code = _timed(
-        snapconf_command(setup, workers, setup.out, run_id), setup.out / f"{run_id}.log"
-    )
-    results = setup.out / run_id / "results.json"
+    out = setup.out / f"snapconf-r{round_no}-n{workers}"
+    wall, code = _timed(snapconf_command(setup, workers, out), out / "snapconf.log")
+    results = out / "latest" / "results.json"
     specs = snapconf_specs(json.loads(results.read_text())) if results.exists() else []
     return Run(f"snapconf -n {workers}", round_no, wall, code, specs, workers)
 
