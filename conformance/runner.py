@@ -259,7 +259,7 @@ def rebuild_report(args: argparse.Namespace) -> int:
 
 def cleanup(args: argparse.Namespace) -> int:
     """``snapconf cleanup --run-id ID | --all``: delete by the run label only."""
-    from conformance.kube import Kube, KubeError
+    from conformance.kube import ConfigError, Kube, KubeError, Unauthorized, Unreachable
     from conformance.resources import sweep, validate_run_id
 
     run_id: str | None = None
@@ -294,6 +294,9 @@ def cleanup(args: argparse.Namespace) -> int:
             )
         finally:
             kube.close()
+    except (ConfigError, Unauthorized, Unreachable) as err:
+        _say(f"kubeconfig {kubeconfig} cannot be used: {err}; nothing was deleted")
+        return EXIT_USAGE  # bad input, not a failed cleanup
     except KubeError as err:
         _say(f"cleanup failed: {err}")
         return EXIT_NOT_CONFORMANT

@@ -273,3 +273,21 @@ def test_identity_without_rights_is_403(attempt: Attempt, rightless: tuple[Path,
         "get, list, watch customresourcedefinitions.apiextensions.k8s.io;"
     )
     assert "manifests/rbac/clusterrole.yaml" in line
+
+
+@pytest.mark.parametrize("server", ["https://127.0.0.1:1", "testbed"])
+def test_cleanup_with_an_unusable_kubeconfig(admin: Path, tmp_path: Path, server: str) -> None:
+    real, ca = _server_and_ca(admin)
+    kubeconfig = _kubeconfig(
+        tmp_path, real if server == "testbed" else server, {"token": "not-a-token"}, ca
+    )
+    argv = ["cleanup", "--all", "--kubeconfig", str(kubeconfig)]
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", *argv],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"snapconf: kubeconfig {kubeconfig} cannot be used: ")
+    assert line.endswith("; nothing was deleted")
