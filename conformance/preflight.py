@@ -10,6 +10,7 @@ tried and nothing is created to find out).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from conformance import rbac
@@ -54,10 +55,20 @@ def _reach(kube: Kube) -> str | None:
         return f"the kubeconfig's identity may not read the API server's version ({err.message})"
     except KubeError as err:
         return (
-            f"the cluster cannot be reached ({err}); "
+            f"the cluster cannot be reached ({_short(err)}); "
             "check the kubeconfig's server address and that the API server runs"
         )
     return None
+
+
+def _short(err: KubeError) -> str:
+    """urllib3's long repr cut to what a reader needs: host, port and the OS reason."""
+    text = str(err)
+    host = re.search(r"host='([^']*)', port=(\d+)", text)
+    reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if host and reason:
+        return f"https://{host.group(1)}:{host.group(2)}: {reason.group(1).strip()}"
+    return text
 
 
 def _permissions(kube: Kube) -> str | None:

@@ -471,3 +471,24 @@ def test_rbac_manifests_are_renamed_consistently() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "team-x", "namespace": "team-x"}
     ]
+
+
+def test_rbac_kubeconfig_embeds_the_ca_and_only_a_token(tmp_path: Path) -> None:
+    import base64
+    from types import SimpleNamespace
+
+    import yaml
+
+    ca = write(tmp_path / "ca.crt", "-----BEGIN CERTIFICATE-----\nx\n")
+    api = SimpleNamespace(
+        configuration=SimpleNamespace(host="https://127.0.0.1:36443", ssl_ca_cert=str(ca),
+                                      verify_ssl=True),
+    )  # fmt: skip
+    ext = [{"name": "snapconf.io/apiproxy", "extension": {"upstream": "/admin"}}]
+    doc = yaml.safe_load(rbac._kubeconfig_text(api, "team", "tok", ext))
+    cluster = doc["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://127.0.0.1:36443"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == ca.read_bytes()
+    assert cluster["extensions"] == ext
+    assert doc["users"] == [{"name": "team", "user": {"token": "tok"}}]
+    assert doc["current-context"] == "team"
