@@ -188,6 +188,9 @@ def test_analysis_per_test_area_and_run() -> None:
     # the run's own clock: union of every test's operations against start..end
     assert result.run_critical == pytest.approx(19.0)
     assert result.run_wall == pytest.approx(40.0)
+    assert result.run_head == pytest.approx(1.0)  # run.start is T0 - 1
+    assert result.run_tail == pytest.approx(10.0)  # the last wait ends at T0 + 29
+    assert not result.run_meets_target()
     ops = {o.op: o for o in result.ops}
     assert (ops["restore-bound"].count, ops["restore-bound"].seconds) == (3, 12.5)
     assert result.ops[0].op == "restore-bound"  # most seconds first
@@ -199,6 +202,7 @@ def test_the_target_is_overhead_at_most_ten_percent() -> None:
     assert result.total.ratio == pytest.approx(0.05)
     assert result.meets_target()
     assert "meets the target of <= 10%" in overhead.format_analysis(result)
+    assert result.run_meets_target() is False  # 40 s of run clock for 10 s of work
 
 
 def test_a_test_without_operations_is_all_overhead() -> None:
