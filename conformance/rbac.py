@@ -34,6 +34,8 @@ _RBAC_FILES = (
     "serviceaccount.yaml",
     "clusterrole.yaml",
     "clusterrolebinding.yaml",
+    "validatingadmissionpolicy.yaml",
+    "validatingadmissionpolicybinding.yaml",
 )
 _SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 _WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
@@ -68,7 +70,7 @@ def rbac_dir() -> Path:
 
 
 def manifests(name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
-    """The Namespace, ServiceAccount, ClusterRole and binding, all named ``name``."""
+    """The Namespace, ServiceAccount, ClusterRole, binding and admission policy: ``name``."""
     docs: list[dict[str, Any]] = []
     for file in _RBAC_FILES:
         doc = yaml.safe_load((rbac_dir() / file).read_text(encoding="utf-8"))
@@ -81,6 +83,14 @@ def manifests(name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
             for subject in doc["subjects"]:
                 subject["name"] = name
                 subject["namespace"] = name
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] = name
+        if doc["kind"] == "ValidatingAdmissionPolicy":
+            for condition in doc["spec"]["matchConditions"]:
+                condition["expression"] = condition["expression"].replace(
+                    f"system:serviceaccount:{DEFAULT_NAME}:{DEFAULT_NAME}",
+                    f"system:serviceaccount:{name}:{name}",
+                )
         docs.append(doc)
     return docs
 
@@ -188,6 +198,7 @@ def _create_or_replace(api: Any, doc: dict[str, Any]) -> str:
 
     core: Any = k8s_client.CoreV1Api(api)
     rbac: Any = k8s_client.RbacAuthorizationV1Api(api)
+    admission: Any = k8s_client.AdmissionregistrationV1Api(api)
     kind, name = doc["kind"], doc["metadata"]["name"]
     create: dict[str, Callable[[], Any]] = {
         "Namespace": lambda: core.create_namespace(doc),
@@ -196,10 +207,20 @@ def _create_or_replace(api: Any, doc: dict[str, Any]) -> str:
         ),
         "ClusterRole": lambda: rbac.create_cluster_role(doc),
         "ClusterRoleBinding": lambda: rbac.create_cluster_role_binding(doc),
+        "ValidatingAdmissionPolicy": lambda: admission.create_validating_admission_policy(doc),
+        "ValidatingAdmissionPolicyBinding": lambda: (
+            admission.create_validating_admission_policy_binding(doc)
+        ),
     }
     replace: dict[str, Callable[[], Any]] = {
         "ClusterRole": lambda: rbac.replace_cluster_role(name, doc),
         "ClusterRoleBinding": lambda: rbac.replace_cluster_role_binding(name, doc),
+        "ValidatingAdmissionPolicy": lambda: admission.patch_validating_admission_policy(
+            name, {"spec": doc["spec"]}
+        ),
+        "ValidatingAdmissionPolicyBinding": lambda: (
+            admission.patch_validating_admission_policy_binding(name, {"spec": doc["spec"]})
+        ),
     }
     try:
         create[kind]()
@@ -307,7 +328,7 @@ def apply(
 
 
 def delete(admin_kubeconfig: Path, *, name: str = DEFAULT_NAME, say: Say = print) -> None:
-    """Delete the binding, the ClusterRole and the namespace (its ServiceAccount with it).
+    """Delete the bindings, the ClusterRole, the admission policy and the namespace.
 
     Tokens issued for the ServiceAccount stop working once it is gone.
     """
@@ -316,8 +337,17 @@ def delete(admin_kubeconfig: Path, *, name: str = DEFAULT_NAME, say: Say = print
     api = _client(admin_kubeconfig)
     core: Any = k8s_client.CoreV1Api(api)
     rbac: Any = k8s_client.RbacAuthorizationV1Api(api)
+    admission: Any = k8s_client.AdmissionregistrationV1Api(api)
     steps: list[tuple[str, Callable[[], Any]]] = [
         (f"ClusterRoleBinding {name}", lambda: rbac.delete_cluster_role_binding(name)),
+        (
+            f"ValidatingAdmissionPolicyBinding {name}",
+            lambda: admission.delete_validating_admission_policy_binding(name),
+        ),
+        (
+            f"ValidatingAdmissionPolicy {name}",
+            lambda: admission.delete_validating_admission_policy(name),
+        ),
         (f"ClusterRole {name}", lambda: rbac.delete_cluster_role(name)),
         (f"Namespace {name}", lambda: core.delete_namespace(name)),
     ]

@@ -463,8 +463,16 @@ def test_rbac_role_lets_the_sweep_and_leak_check_list_every_kind() -> None:
 
 def test_rbac_manifests_are_renamed_consistently() -> None:
     docs = {d["kind"]: d for d in rbac.manifests("team-x")}
-    assert set(docs) == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    assert set(docs) == {
+        "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    }  # fmt: skip
     assert all(d["metadata"]["name"] == "team-x" for d in docs.values())
+    assert docs["ValidatingAdmissionPolicyBinding"]["spec"]["policyName"] == "team-x"
+    [condition] = docs["ValidatingAdmissionPolicy"]["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        "request.userInfo.username == 'system:serviceaccount:team-x:team-x'"
+    )
     assert docs["ServiceAccount"]["metadata"]["namespace"] == "team-x"
     binding = docs["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == "team-x"

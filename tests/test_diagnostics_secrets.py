@@ -14,7 +14,7 @@ VALUE = "s3cr3t-value-0123456789"
 
 
 def test_secret_references_stay_and_their_content_goes() -> None:
-    storage_class = {
+    storage_class: dict[str, Any] = {
         "kind": "StorageClass",
         "parameters": {
             "csi.storage.k8s.io/provisioner-secret-name": "creds",

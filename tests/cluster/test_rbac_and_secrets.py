@@ -23,6 +23,7 @@ import yaml
 from conformance import preflight, rbac
 from conformance.kube import Kube
 from conformance.profile import load_profile
+from conformance.resources import RUN_LABEL, new_run_id
 from conformance.testbed.layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,3 +212,63 @@ def test_secret_content_never_reaches_reports_or_logs(
         assert form not in output
         for path in files:
             assert form.encode() not in path.read_bytes(), path
+
+
+# ---------------------------------------------------------------- what RBAC alone cannot say
+
+
+def _denied(fn: Any) -> str:
+    from kubernetes import client as k8s_client
+
+    with pytest.raises(k8s_client.ApiException) as caught:
+        fn()
+    assert caught.value.status in (403, 422), caught.value.body
+    return str(caught.value.body)
+
+
+def test_admission_policy_keeps_the_identity_in_its_namespaces(bound: tuple[Path, str]) -> None:
+    """Pods only in labelled namespaces, none that reference a Secret (all dry runs)."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
+    kubeconfig, _ = bound
+    api = k8s_config.new_client_from_config(str(kubeconfig), persist_config=False)  # type: ignore[no-untyped-call]
+    core = k8s_client.CoreV1Api(api)
+    run = new_run_id()
+    ns = f"{run}-policy-check"
+
+    def pod(**spec: Any) -> dict[str, Any]:
+        container = {"name": "c", "image": "busybox", **spec.pop("container", {})}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "policy-check"},
+            "spec": {"automountServiceAccountToken": False, "containers": [container], **spec},
+        }
+
+    body = {"metadata": {"name": f"{ns}-unlabelled"}}
+    assert "labelled snapconf.io/run" in _denied(
+        lambda: core.create_namespace(body, dry_run="All")  # type: ignore[arg-type]
+    )
+    assert "labelled snapconf.io/run" in _denied(
+        lambda: core.create_namespaced_pod("default", pod(), dry_run="All")  # type: ignore[arg-type]
+    )
+    labelled = {"metadata": {"name": ns, "labels": {RUN_LABEL: run}}}
+    core.create_namespace(labelled)  # type: ignore[arg-type]
+    try:
+        core.create_namespaced_pod(ns, pod(), dry_run="All")  # type: ignore[arg-type]
+        for bad in (
+            pod(volumes=[{"name": "s", "secret": {"secretName": "x"}}]),
+            pod(volumes=[{"name": "s", "projected": {"sources": [{"secret": {"name": "x"}}]}}]),
+            pod(container={"envFrom": [{"secretRef": {"name": "x"}}]}),
+            pod(
+                container={
+                    "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "x", "key": "k"}}}]
+                }
+            ),
+        ):
+            message = _denied(lambda b=bad: core.create_namespaced_pod(ns, b, dry_run="All"))
+            assert "may not create pods that reference Secrets" in message
+    finally:
+        core.delete_namespace(ns)
+        api.close()
