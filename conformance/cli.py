@@ -192,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a least-privilege identity for snapconf (ClusterRole, ServiceAccount, token)",
         description=(
             "'apply' creates the ClusterRole of manifests/rbac/, a ServiceAccount in its own "
-            "namespace and a binding (all named --name), and writes a kubeconfig with a "
-            "TokenRequest token for it to --out; 'delete' removes them. --kubeconfig is an "
-            "identity allowed to manage RBAC (e.g. cluster-admin)."
+            "namespace, a binding and the admission policy that keeps the identity to "
+            "snapconf's namespaces and away from Secrets (all named --name), and writes a "
+            "kubeconfig with a TokenRequest token for it to --out; 'delete' removes them. "
+            "--kubeconfig is an identity allowed to manage RBAC (e.g. cluster-admin)."
         ),
     )
     rb.add_argument("action", choices=["apply", "delete"])

@@ -500,3 +500,21 @@ def test_rbac_kubeconfig_embeds_the_ca_and_only_a_token(tmp_path: Path) -> None:
     assert cluster["extensions"] == ext
     assert doc["users"] == [{"name": "team", "user": {"token": "tok"}}]
     assert doc["current-context"] == "team"
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["rbac"], ["apply", "delete", "--kubeconfig", "--out", "--name", "--token-hours"]),
+        (["run"], ["--namespace-prefix"]),
+    ],
+)
+def test_help_mentions_the_new_options(
+    capsys: pytest.CaptureFixture[str], argv: list[str], mentions: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for word in mentions:
+        assert word in out
