@@ -234,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
     if int(status) in (int(pytest.ExitCode.USAGE_ERROR), int(pytest.ExitCode.INTERNAL_ERROR)):
         return EXIT_USAGE
     if int(status) == int(pytest.ExitCode.INTERRUPTED):
-        _say(f"interrupted; objects of run {run_id} were cleaned up")
+        _say(_interrupted_line(run_id, run_dir / report.RESULTS_FILE))
         return 130
     results_file = run_dir / report.RESULTS_FILE
     if not results_file.is_file():
@@ -248,6 +248,23 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"pytest ended with status {int(status)}; see the output above")
         return EXIT_NOT_CONFORMANT
     return EXIT_OK if verdict.conformant else EXIT_NOT_CONFORMANT
+
+
+def _interrupted_line(run_id: str, results_file: Path) -> str:
+    """What an interrupted run left, from its leak check (written even when interrupted)."""
+    leaks: list[str] = []
+    if results_file.is_file():
+        try:
+            cluster = report.load_results(results_file).run.cluster
+            leaks = [str(x) for x in cluster.get("leaks") or []]
+        except report.ResultsError:
+            leaks = []
+    if leaks:
+        return (
+            f"interrupted; {len(leaks)} objects of run {run_id} were left "
+            f"(remove them with: snapconf cleanup --run-id {run_id})"
+        )
+    return f"interrupted; objects of run {run_id} were cleaned up"
 
 
 def rebuild_report(args: argparse.Namespace) -> int:

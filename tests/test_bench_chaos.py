@@ -160,3 +160,10 @@ def test_kill_and_restart_component(tmp_path: Path) -> None:
             processes.stop(layout, proc)
     with pytest.raises(cluster.TestbedError, match="does not run"):
         cluster.kill_component(layout, "snapshot-controller")
+
+
+def test_interrupted_line_without_results_says_cleaned(tmp_path: Path) -> None:
+    from conformance.runner import _interrupted_line
+
+    line = _interrupted_line("sc-20260101-000000-abcd", tmp_path / "results.json")
+    assert line == "interrupted; objects of run sc-20260101-000000-abcd were cleaned up"
