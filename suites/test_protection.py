@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.actions import ClusterActions, name_of
+from conformance.profile import Profile
 from conformance.waits import has_deletion_timestamp, has_finalizer, snapshot_ready
 
 pytestmark = pytest.mark.area("protection")
@@ -83,7 +84,9 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
 
 
 @pytest.mark.requires("snapshotDataSource")
-def test_snapshot_held_while_restore_pending_then_released(cluster: ClusterActions) -> None:
+def test_snapshot_held_while_restore_pending_then_released(
+    profile: Profile, request: pytest.FixtureRequest
+) -> None:
     """A snapshot a restore still waits on is not removed; once the restore goes, it goes.
 
     The restore uses the WaitForFirstConsumer class and no pod, so it stays Pending: being
@@ -91,8 +94,9 @@ def test_snapshot_held_while_restore_pending_then_released(cluster: ClusterActio
     ``volumesnapshot-as-source-protection``; when the pending restore is deleted, the
     snapshot and its content go and nothing is stuck on a finalizer.
     """
-    if cluster.profile.wffc_storage_class is None:
+    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
         pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
+    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
