@@ -186,6 +186,7 @@ class ClusterActions:
     namespace: str = ""
     node_name: str | None = field(default=None)
     namespace_prefix: str = ""
+    _handles: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------ namespace
 
@@ -329,7 +330,11 @@ class ClusterActions:
         """
         if self.node_name is None:
             return
-        handle = self.pv_of(pvc)["spec"]["csi"]["volumeHandle"]
+        # A claim's binding never changes: read its volume handle once, not two GETs a pod.
+        key = (name_of(pvc), str(pvc["metadata"].get("uid")))
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = self._handles[key] = self.pv_of(pvc)["spec"]["csi"]["volumeHandle"]
 
         def released(node: Obj | None) -> bool:
             in_use = ((node or {}).get("status") or {}).get("volumesInUse") or []
