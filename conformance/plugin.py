@@ -417,7 +417,8 @@ def tracker(
         snapconf_state.kept.append(request.node.nodeid)
         return
     with deferred_signals():
-        errors = tracker.cleanup(snapconf_state.profile.timeouts.delete)
+        # the session-end sweep awaits the namespaces' own deletion, once for all tests
+        errors = tracker.cleanup(snapconf_state.profile.timeouts.delete, await_namespaces=False)
     if errors:
         pytest.fail("cleanup left objects behind:\n" + "\n".join(errors), pytrace=False)
 

@@ -220,9 +220,11 @@ class _Deleter:
         clock: Callable[[], float] = time.monotonic,
         broken: set[Ref] | None = None,
         force: bool = False,
+        await_namespaces: bool = True,
     ) -> None:
         self.broken = set(broken or ())
         self.force = force
+        self.await_namespaces = await_namespaces
         self.kube = kube
         self.waiter = waiter
         self.run_id = run_id
@@ -332,6 +334,12 @@ class _Deleter:
             if _ORDER[index] == "PersistentVolume":
                 members = self._let_controller_delete(members)
             deleted = [ref for ref in members if self._delete(ref)]
+            if _ORDER[index] == "Namespace" and not self.await_namespaces:
+                # What they held is confirmed gone (earlier groups); the namespace
+                # controller's own finishing takes ~5 s and is awaited once, by the sweep
+                # at session end, not after every test.
+                self.gone.update(deleted)
+                continue
             for ref in deleted:
                 self._wait_gone(ref, self.remaining())
 
@@ -506,7 +514,9 @@ class Tracker:
         with self._lock:
             self._refs.pop(ref, None)
 
-    def cleanup(self, timeout: float, *, keep_retained: bool = False) -> list[str]:
+    def cleanup(
+        self, timeout: float, *, keep_retained: bool = False, await_namespaces: bool = True
+    ) -> list[str]:
         """Delete everything registered, in dependency order; return what went wrong.
 
         First the implied objects are found: what tracked namespaces hold, the PV
@@ -518,7 +528,9 @@ class Tracker:
         snapshot classes, storage classes, CRDs, namespaces; each group's deletions are
         awaited before the next starts, all within ``timeout`` seconds. NotFound counts
         as deleted. Never raises for one object: the errors come back as strings, and
-        what could not be deleted stays registered.
+        what could not be deleted stays registered. With ``await_namespaces`` false the
+        namespaces are deleted but not awaited (their contents are): the caller's
+        session-end sweep waits for them.
         """
         with self._lock:
             if self._cleaning:
@@ -534,6 +546,7 @@ class Tracker:
                 deadline=time.monotonic() + timeout,
                 keep_retained=keep_retained,
                 broken=set(self._broken),
+                await_namespaces=await_namespaces,
             )
             for ref in refs:
                 deleter.add(ref)
