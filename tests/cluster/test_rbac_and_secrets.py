@@ -269,6 +269,13 @@ def test_admission_policy_keeps_the_identity_in_its_namespaces(bound: tuple[Path
         ):
             message = _denied(lambda b=bad: core.create_namespaced_pod(ns, b, dry_run="All"))
             assert "may not create pods that reference Secrets" in message
+        for bad in (
+            pod(volumes=[{"name": "h", "hostPath": {"path": "/var/lib/kubelet"}}]),
+            pod(container={"securityContext": {"privileged": True}}),
+            pod(hostPID=True),
+        ):
+            message = _denied(lambda b=bad: core.create_namespaced_pod(ns, b, dry_run="All"))
+            assert "may not create pods with host paths, host PID or privileged" in message
     finally:
         core.delete_namespace(ns)
         api.close()
