@@ -9,13 +9,13 @@ against a fake API and again on the testbed in ``tests/cluster/test_bad_input_cl
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from offline import ClusterTouched, forbid_cluster
 
 from conformance import preflight, rbac
 from conformance.actions import (
@@ -34,31 +34,9 @@ EXIT_USAGE = 2
 CHECK = preflight.check  # the real one: the guard below replaces the module's
 
 
-class ClusterTouched(AssertionError):
-    """The command went for a cluster when it must not have."""
-
-
-def _guard(what: str) -> Any:
-    def refuse(*args: object, **kwargs: object) -> Any:
-        raise ClusterTouched(what)
-
-    return refuse
-
-
 @pytest.fixture(autouse=True)
 def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in [n for n in os.environ if n.startswith("SNAPCONF_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(socket.socket, "connect", _guard("socket connect"))
-    monkeypatch.setattr("conformance.kube.Kube", _guard("Kube client"))
-    monkeypatch.setattr("conformance.preflight.check", _guard("preflight"))
-    monkeypatch.setattr("conformance.testbed.up", _guard("testbed up"))
-    monkeypatch.setattr("conformance.testbed.cluster.up", _guard("testbed up"))
-    monkeypatch.setattr("conformance.rbac.apply", _guard("rbac apply"))
-    monkeypatch.setattr("conformance.rbac.delete", _guard("rbac delete"))
-    monkeypatch.setattr("pytest.main", _guard("pytest.main (the suites)"))
+    forbid_cluster(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ even on a machine with a kubeconfig or a running testbed.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
+from offline import ClusterTouched, forbid_cluster
 
 from conformance import runner
 from conformance.cli import build_parser, main
@@ -28,32 +26,9 @@ RUN_ID = "sc-20250101-120000-abcd"
 EXIT_USAGE = 2
 
 
-class ClusterTouched(AssertionError):
-    """The command went for a cluster (or the testbed) when it must not have."""
-
-
-def _guard(what: str) -> Any:
-    def refuse(*args: object, **kwargs: object) -> Any:
-        raise ClusterTouched(what)
-
-    return refuse
-
-
 @pytest.fixture(autouse=True)
 def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in [n for n in os.environ if n.startswith("SNAPCONF_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.kube/config
-    monkeypatch.setattr(socket.socket, "connect", _guard("socket connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", _guard("socket connect"))
-    monkeypatch.setattr("conformance.kube.Kube", _guard("Kube client"))
-    monkeypatch.setattr("conformance.preflight.check", _guard("preflight"))
-    monkeypatch.setattr("conformance.testbed.up", _guard("testbed up"))
-    monkeypatch.setattr("conformance.testbed.cluster.up", _guard("testbed up"))
-    monkeypatch.setattr("conformance.testbed.down", _guard("testbed down"))
-    monkeypatch.setattr("conformance.testbed.cluster.down", _guard("testbed down"))
-    monkeypatch.setattr("pytest.main", _guard("pytest.main (the suites)"))
+    forbid_cluster(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture
