@@ -11,7 +11,7 @@ import pytest
 from conformance.actions import ClusterActions, name_of
 from conformance.kube import Kube
 from conformance.resources import RUN_LABEL, Tracker, leak_check
-from conformance.waits import Waiter, WaitTimeout, snapshot_ready
+from conformance.waits import Timings, Waiter, WaitTimeout, snapshot_ready
 
 
 def test_cleanup_removes_everything_including_retained_content(
@@ -42,8 +42,9 @@ def test_cleanup_removes_everything_including_retained_content(
 def test_wait_timeout_carries_last_state_and_events(cluster: ClusterActions, kube: Kube) -> None:
     missing = {"kind": "PersistentVolumeClaim", "metadata": {"name": "snapconf-no-such-pvc"}}
     snap = cluster.snapshot(missing)
+    timings = Timings()
     with pytest.raises(WaitTimeout) as caught:
-        Waiter(kube).until(
+        Waiter(kube, timings).until(
             "VolumeSnapshot", name_of(snap), cluster.namespace, snapshot_ready,
             timeout=5, op="snapshot-ready", describe="a snapshot of a missing PVC",
         )  # fmt: skip
@@ -51,3 +52,7 @@ def test_wait_timeout_carries_last_state_and_events(cluster: ClusterActions, kub
     assert isinstance(caught.value, AssertionError)
     assert "readyToUse" in message
     assert "snapconf-no-such-pvc" in message
+    # the time given to the cluster counts in the critical path (bench/overhead)
+    [timed] = timings.items
+    assert timed["op"] == "snapshot-ready-timeout"
+    assert timed["seconds"] >= 5
