@@ -169,8 +169,25 @@ def load_objects(path: str | os.PathLike[str]) -> list[ObjectTimes]:
 # ---------------------------------------------------------------- analysis
 
 
+class _Share:
+    """``overhead`` and ``ratio`` of anything with a wall time and a critical path."""
+
+    wall: float
+    critical: float
+
+    @property
+    def overhead(self) -> float:
+        """Wall less critical path (negative: the timings overran the wall time)."""
+        return self.wall - self.critical
+
+    @property
+    def ratio(self) -> float | None:
+        """Overhead as a share of the critical path (None without a critical path)."""
+        return _ratio(self.overhead, self.critical)
+
+
 @dataclass
-class TestOverhead:
+class TestOverhead(_Share):
     """One test: wall time (setup+call+teardown), critical path, and where the rest went.
 
     ``inside`` is harness time between the first operation's start and the last one's end
@@ -194,19 +211,9 @@ class TestOverhead:
     unplaced: float = 0.0
     object_critical: float | None = None
 
-    @property
-    def overhead(self) -> float:
-        """Test wall less critical path (negative: the timings overran the wall time)."""
-        return self.wall - self.critical
-
-    @property
-    def ratio(self) -> float | None:
-        """Overhead as a share of the critical path (None without a critical path)."""
-        return _ratio(self.overhead, self.critical)
-
 
 @dataclass
-class Totals:
+class Totals(_Share):
     """Sums over a group of tests (an area, the run)."""
 
     name: str
@@ -223,16 +230,6 @@ class Totals:
         self.critical += test.critical
         self.inside += test.inside
         self.outside += test.outside
-
-    @property
-    def overhead(self) -> float:
-        """Summed wall less summed critical path."""
-        return self.wall - self.critical
-
-    @property
-    def ratio(self) -> float | None:
-        """Overhead as a share of the critical path."""
-        return _ratio(self.overhead, self.critical)
 
 
 @dataclass
