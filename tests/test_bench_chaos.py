@@ -167,3 +167,17 @@ def test_interrupted_line_without_results_says_cleaned(tmp_path: Path) -> None:
 
     line = _interrupted_line("sc-20260101-000000-abcd", tmp_path / "results.json")
     assert line == "interrupted; objects of run sc-20260101-000000-abcd were cleaned up"
+
+
+def test_runs_get_sigint_even_when_the_bench_ignores_it(tmp_path: Path) -> None:
+    """A bench started in a script's background ignores SIGINT; its runs must not inherit it."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = chaos._start(
+            [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+            tmp_path / "child.log",
+        )
+        assert proc.wait(30) == 0
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert "default_int_handler" in (tmp_path / "child.log").read_text()

@@ -218,11 +218,17 @@ def snapconf_argv(
 def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        # its own process group: a group signal is what a terminal's Ctrl-C sends
+        # its own process group: a group signal is what a terminal's Ctrl-C sends; and
+        # SIGINT as a terminal has it, even when this bench was started in the background
+        # of a script (which ignores SIGINT, and an ignored signal stays ignored over exec)
         return subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_default_sigint,
         )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: int, group: bool) -> None:
