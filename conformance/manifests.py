@@ -113,11 +113,16 @@ class Renderer:
             try:
                 source, _, _ = self._loader.get_source(self._env, name)
                 ast = self._env.parse(source, name=name)
+                found = frozenset(meta.find_undeclared_variables(ast))
             except jinja2.TemplateNotFound as exc:
                 raise RenderError(self._not_found(name)) from exc
             except jinja2.TemplateSyntaxError as exc:
                 raise RenderError(f"{self._where(name)}:{exc.lineno}: {exc.message}") from exc
-            self._variables[name] = frozenset(meta.find_undeclared_variables(ast))
+            except jinja2.TemplateError as exc:  # e.g. an unknown filter, found while parsing
+                line = getattr(exc, "lineno", None)
+                where = f"{self._where(name)}:{line}" if line else self._where(name)
+                raise RenderError(f"{where}: {exc.message or exc}") from exc
+            self._variables[name] = found
         return self._variables[name]
 
     # ------------------------------------------------------------ rendering

@@ -721,3 +721,9 @@ def test_variables_are_the_undeclared_names(renderer: Renderer) -> None:
             == set(args)
             == _template_variables(DEFAULT_DIR / f"{kind}.yaml.j2")
         ), kind
+
+
+def test_an_unknown_filter_is_a_render_error_naming_the_template(tmp_path: Path) -> None:
+    (tmp_path / "namespace.yaml.j2").write_text("metadata: {name: {{ name | nosuch }}}\n")
+    with pytest.raises(RenderError, match=r"namespace\.yaml\.j2.*No filter named 'nosuch'"):
+        Renderer(tmp_path).variables("namespace")
