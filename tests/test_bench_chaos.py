@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -181,3 +182,19 @@ def test_runs_get_sigint_even_when_the_bench_ignores_it(tmp_path: Path) -> None:
     finally:
         signal.signal(signal.SIGINT, old)
     assert "default_int_handler" in (tmp_path / "child.log").read_text()
+
+
+def test_wait_for_sees_the_check_hold_and_gives_up_when_the_child_exits(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(flag)!r}).touch(); "
+         "time.sleep(5)"]
+    )  # fmt: skip
+    try:
+        assert chaos._wait_for(flag.exists, 20, writer, every=0.05)
+    finally:
+        writer.kill()
+        writer.wait()
+    quitter = subprocess.Popen([sys.executable, "-c", "pass"])
+    quitter.wait()
+    assert not chaos._wait_for((tmp_path / "never").exists, 20, quitter, every=0.05)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from conformance.kube import RUN_LABEL, Kube, KubeError, dig
 from conformance.paths import default_profile
@@ -351,11 +352,8 @@ class Proxy:
         if args.seed is not None:
             argv += ["--seed", str(args.seed)]
         self.proc = _start(argv, out / "logs" / "apiproxy.log")
-        deadline = time.monotonic() + 20
-        while not self.kubeconfig.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API proxy did not start; see {out / 'logs/apiproxy.log'}")
-            time.sleep(0.1)
+        if not _wait_for(self.kubeconfig.exists, 20, self.proc, every=0.1):
+            raise RuntimeError(f"the API proxy did not start; see {out / 'logs/apiproxy.log'}")
 
     def stop(self) -> dict[str, Any]:
         self.proc.send_signal(signal.SIGTERM)
@@ -412,13 +410,32 @@ def short_profile(args: argparse.Namespace, snapshot_ready: str) -> Path:
     return path
 
 
-def _wait_for(check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+def _wait_for(
+    check: Callable[[], bool],
+    timeout: float,
+    proc: subprocess.Popen[bytes],
+    *,
+    every: float = 0.5,
+) -> bool:
+    """Whether ``check`` held within ``timeout`` while ``proc`` still ran.
+
+    A bounded poll (tenacity): a file appearing or a child's progress has no watch to
+    follow. A child that exits ends the wait at once.
+    """
+
+    def probe() -> bool | None:
         if check():
             return True
-        time.sleep(0.5)
-    return False
+        return None if proc.poll() is not None else False
+
+    return bool(
+        Retrying(
+            stop=stop_after_delay(timeout),
+            wait=wait_fixed(every),
+            retry=retry_if_result(lambda result: result is False),
+            retry_error_callback=lambda _state: False,
+        )(probe)
+    )
 
 
 def mode_kill(args: argparse.Namespace, kube: Kube, layout: Layout) -> list[RunOutcome]:
