@@ -118,18 +118,24 @@ def test_unknown_key_names_its_full_path(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- (c) manifests
 
 
-def _override(tmp_path: Path, name: str, text: str) -> Path:
-    folder = tmp_path / "tpl"
+def _run_with_override(
+    capsys: pytest.CaptureFixture[str], kubeconfig: Path, folder: Path, name: str, text: str
+) -> str:
+    """``snapconf run --manifests`` with one template overridden; its one-sentence error."""
     write(folder / name, text)
-    return folder
+    argv = ["run", "--kubeconfig", str(kubeconfig), "--manifests", str(folder)]
+    return one_sentence(capsys, main(argv))
 
 
 def test_manifest_override_with_a_syntax_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, kubeconfig: Path
 ) -> None:
-    folder = _override(tmp_path, "pod.yaml.j2", "kind: Pod\n{% if name %}\nmetadata: {}\n")
-    line = one_sentence(
-        capsys, main(["run", "--kubeconfig", str(kubeconfig), "--manifests", str(folder)])
+    line = _run_with_override(
+        capsys,
+        kubeconfig,
+        tmp_path / "tpl",
+        "pod.yaml.j2",
+        "kind: Pod\n{% if name %}\nmetadata: {}\n",
     )
     assert "--manifests: pod.yaml.j2 (from override folder" in line
     assert ":3:" in line or ":4:" in line  # the line Jinja stopped at
@@ -139,9 +145,12 @@ def test_manifest_override_with_a_syntax_error(
 def test_manifest_override_with_an_unknown_filter(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, kubeconfig: Path
 ) -> None:
-    folder = _override(tmp_path, "namespace.yaml.j2", "metadata: {name: {{ name | nosuch }}}\n")
-    line = one_sentence(
-        capsys, main(["run", "--kubeconfig", str(kubeconfig), "--manifests", str(folder)])
+    line = _run_with_override(
+        capsys,
+        kubeconfig,
+        tmp_path / "tpl",
+        "namespace.yaml.j2",
+        "metadata: {name: {{ name | nosuch }}}\n",
     )
     assert "namespace.yaml.j2" in line
     assert "nosuch" in line
@@ -151,9 +160,12 @@ def test_manifest_override_with_an_undefined_variable(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, kubeconfig: Path
 ) -> None:
     builtin = (REPO / "manifests" / "pod.yaml.j2").read_text(encoding="utf-8")
-    folder = _override(tmp_path, "pod.yaml.j2", builtin.replace("{{ image ", "{{ imag "))
-    line = one_sentence(
-        capsys, main(["run", "--kubeconfig", str(kubeconfig), "--manifests", str(folder)])
+    line = _run_with_override(
+        capsys,
+        kubeconfig,
+        tmp_path / "tpl",
+        "pod.yaml.j2",
+        builtin.replace("{{ image ", "{{ imag "),
     )
     assert "pod.yaml.j2: 'imag' is undefined" in line
     assert "image" in line  # what snapconf does pass
@@ -162,18 +174,15 @@ def test_manifest_override_with_an_undefined_variable(
 def test_manifest_override_that_overrides_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, kubeconfig: Path
 ) -> None:
-    folder = _override(tmp_path, "pods.yaml.j2", "kind: Pod\n")
-    line = one_sentence(
-        capsys, main(["run", "--kubeconfig", str(kubeconfig), "--manifests", str(folder)])
-    )
+    line = _run_with_override(capsys, kubeconfig, tmp_path / "tpl", "pods.yaml.j2", "kind: Pod\n")
     assert "pods.yaml.j2 overrides no built-in template" in line
     assert "pod.yaml.j2" in line
 
 
 def test_a_good_manifest_override_passes_the_check(tmp_path: Path) -> None:
     builtin = (REPO / "manifests" / "pod.yaml.j2").read_text(encoding="utf-8")
-    folder = _override(tmp_path, "pod.yaml.j2", builtin.replace("Never", "Never  # ok"))
-    assert preflight.check_manifests(folder) == []
+    write(tmp_path / "tpl" / "pod.yaml.j2", builtin.replace("Never", "Never  # ok"))
+    assert preflight.check_manifests(tmp_path / "tpl") == []
 
 
 # ---------------------------------------------------------------- (d) kubeconfigs (offline)
