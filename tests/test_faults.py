@@ -41,7 +41,10 @@ REQUIRED = {
     "restore-empty", "clone-empty", "restore-wrong-snapshot", "snapshot-wrong-source",
     "restore-corrupt", "clone-shared", "delete-snapshot-noop", "never-ready",
     "restore-size-zero", "restore-size-short", "capacity-short", "restore-larger-ignored",
-    "transient-unavailable", "slow-snapshot", "slow-provision",
+    "transient-unavailable", "slow-snapshot", "slow-provision", "delete-volume-noop",
+    "clone-from-last-snapshot", "clone-of-clone-from-origin", "restore-from-live-volume",
+    "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-zero",
+    "list-snapshots-ignores-id",
 }  # fmt: skip
 
 
@@ -91,6 +94,7 @@ def run(
     request: Any,
     *,
     instances: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> Any:
     """One call through the named faults (instances reused when given); the reply message."""
@@ -103,7 +107,7 @@ def run(
             chain.append((name, BUILTIN[name].factory()))
     call = Call(
         proto.method(method), request.SerializeToString(), proto=proto, upstream=upstream,
-        chain=chain, log=lambda _line: None, **kwargs,
+        chain=chain, log=log or (lambda _line: None), **kwargs,
     )  # fmt: skip
     return call.forward().message
 
@@ -152,6 +156,11 @@ def echo_create_volume(csi: Any, volume_id: str = "new-vol") -> Callable[[Any], 
     return handle
 
 
+def create_volume_by_name(csi: Any) -> Callable[[Any], Any]:
+    """Like hostpath: one volume a request name (id ``id-<name>``), content source echoed."""
+    return lambda req: echo_create_volume(csi, f"id-{req.name}")(req)
+
+
 def snapshot(csi: Any, sid: str, source: str, secs: int, size: int = MiB) -> Any:
     snap = csi.Snapshot(snapshot_id=sid, source_volume_id=source, size_bytes=size)
     snap.creation_time.seconds = secs
@@ -197,6 +206,7 @@ def test_every_required_fault_is_registered_with_a_docstring() -> None:
     assert set(KNOWN_FAULTS) >= REQUIRED
     for name in KNOWN_FAULTS:
         assert len(BUILTIN[name].doc.splitlines()) >= 2, name
+        assert "Imitates " in BUILTIN[name].doc, name
 
 
 def test_fault_methods_are_csi_methods(proto: CsiProto) -> None:
@@ -366,6 +376,197 @@ def test_clone_shared_unknown_source_goes_upstream(proto, upstream, csi) -> None
     assert upstream.sent("CreateVolume")
 
 
+def source_of(src: Any) -> tuple[str, str]:
+    """A VolumeContentSource as (kind, id): ("snapshot", "s1"), ("volume", "v"), ("", "")."""
+    kind = src.WhichOneof("type") or ""
+    return kind, (src.snapshot.snapshot_id if kind == "snapshot" else src.volume.volume_id)
+
+
+def sent_source(upstream: FakeUpstream, index: int = 0) -> tuple[str, str]:
+    """The content source of the index-th CreateVolume upstream saw."""
+    return source_of(upstream.sent("CreateVolume")[index].volume_content_source)
+
+
+def reported_source(resp: Any) -> tuple[str, str]:
+    """The content source a CreateVolume reply reports."""
+    return source_of(resp.volume.content_source)
+
+
+def test_clone_from_last_snapshot_restores_the_newest_ready_one(proto, upstream, csi) -> None:
+    not_ready = snapshot(csi, "s3", "vol-a", 300)
+    not_ready.ready_to_use = False
+    snaps = [snapshot(csi, "s1", "vol-a", 100), snapshot(csi, "s2", "vol-a", 200), not_ready,
+             snapshot(csi, "s4", "vol-b", 400)]  # fmt: skip
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    lines: list[str] = []
+    resp = run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume",
+               clone_request(csi, "vol-a"), log=lines.append)  # fmt: skip
+    assert upstream.sent("ListSnapshots")[0].source_volume_id == "vol-a"
+    assert sent_source(upstream) == ("snapshot", "s2")
+    sent = upstream.sent("CreateVolume")[0]
+    assert (sent.name, sent.capacity_range.required_bytes) == ("pvc-clone", MiB)
+    assert reported_source(resp) == ("volume", "vol-a")
+    assert "restoring snapshot s2 of vol-a" in lines[-1]
+
+
+def test_clone_from_last_snapshot_is_stable_across_retries(proto, upstream, csi) -> None:
+    snaps = [snapshot(csi, "s1", "vol-a", 100)]
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    instances: dict[str, Any] = {}
+    run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume",
+        clone_request(csi, "vol-a"), instances=instances)  # fmt: skip
+    snaps.append(snapshot(csi, "s9", "vol-a", 900))  # newer, but the retry keeps its choice
+    run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume",
+        clone_request(csi, "vol-a"), instances=instances)  # fmt: skip
+    assert [sent_source(upstream, i) for i in (0, 1)] == [("snapshot", "s1")] * 2
+
+
+def test_clone_from_last_snapshot_without_snapshot_passes_through(proto, upstream, csi) -> None:
+    snaps: list[Any] = []
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    instances: dict[str, Any] = {}
+    lines: list[str] = []
+    resp = run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume",
+               clone_request(csi, "vol-a"), instances=instances, log=lines.append)  # fmt: skip
+    assert sent_source(upstream) == ("volume", "vol-a")
+    assert reported_source(resp) == ("volume", "vol-a")
+    assert "no ready snapshot of volume vol-a" in lines[-1]
+    snaps.append(snapshot(csi, "s1", "vol-a", 100))  # a retry of the same name stays a clone
+    run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume",
+        clone_request(csi, "vol-a"), instances=instances)  # fmt: skip
+    assert sent_source(upstream, 1) == ("volume", "vol-a")
+
+
+def test_clone_from_last_snapshot_ignores_restores_and_plain_creates(proto, upstream, csi):
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    plain = csi.CreateVolumeRequest(name="plain", volume_capabilities=[mount_cap(csi)])
+    for req in (restore_request(csi, "s1"), plain):
+        run(proto, upstream, ["clone-from-last-snapshot"], "CreateVolume", req)
+    assert [name for name, _, _ in upstream.seen] == ["CreateVolume"] * 2
+    assert upstream.seen[1][2] == plain.SerializeToString()
+
+
+def _clone(proto: CsiProto, upstream: FakeUpstream, instances: dict[str, Any], name: str,
+           source: str, **kwargs: Any) -> Any:  # fmt: skip
+    req = clone_request(csi=proto.module, volume=source)
+    req.name = name
+    return run(proto, upstream, ["clone-of-clone-from-origin"], "CreateVolume", req,
+               instances=instances, **kwargs)  # fmt: skip
+
+
+def test_clone_of_clone_from_origin_clones_the_first_volume(proto, upstream, csi) -> None:
+    upstream.handlers["CreateVolume"] = create_volume_by_name(csi)
+    upstream.handlers["ListVolumes"] = list_volumes_from(csi, [("vol-a", MiB)])
+    instances: dict[str, Any] = {}
+    lines: list[str] = []
+    first = _clone(proto, upstream, instances, "c1", "vol-a")
+    assert first.volume.volume_id == "id-c1"
+    assert not upstream.sent("ListVolumes")  # vol-a is no known clone: no look-up
+    second = _clone(proto, upstream, instances, "c2", "id-c1", log=lines.append)
+    third = _clone(proto, upstream, instances, "c3", "id-c2")  # a chain leads to its origin
+    assert [sent_source(upstream, i) for i in range(3)] == [("volume", "vol-a")] * 3
+    assert reported_source(second) == ("volume", "id-c1")
+    assert reported_source(third) == ("volume", "id-c2")
+    assert "cloning origin vol-a instead of clone id-c1" in lines[-1]
+
+
+def test_clone_of_clone_from_origin_is_stable_across_retries(proto, upstream, csi) -> None:
+    upstream.handlers["CreateVolume"] = create_volume_by_name(csi)
+    volumes = [("vol-a", MiB)]
+    upstream.handlers["ListVolumes"] = lambda req: list_volumes_from(csi, volumes)(req)
+    instances: dict[str, Any] = {}
+    _clone(proto, upstream, instances, "c1", "vol-a")
+    _clone(proto, upstream, instances, "c2", "id-c1")
+    volumes.clear()  # the origin goes; a retry of c2 keeps its source
+    resp = _clone(proto, upstream, instances, "c2", "id-c1")
+    assert sent_source(upstream, 2) == ("volume", "vol-a")
+    assert resp.volume.volume_id == "id-c2"
+
+
+def test_clone_of_clone_from_origin_with_origin_gone_passes_through(proto, upstream, csi):
+    upstream.handlers["CreateVolume"] = create_volume_by_name(csi)
+    upstream.handlers["ListVolumes"] = list_volumes_from(csi, [("id-c1", MiB)])
+    instances: dict[str, Any] = {}
+    lines: list[str] = []
+    _clone(proto, upstream, instances, "c1", "vol-a")
+    _clone(proto, upstream, instances, "c2", "id-c1", log=lines.append)
+    _clone(proto, upstream, instances, "c3", "id-c2")  # c2's data came from c1
+    assert [sent_source(upstream, i)[1] for i in range(3)] == ["vol-a", "id-c1", "id-c1"]
+    assert "origin vol-a of clone id-c1 is gone" in lines[0]
+
+
+def test_clone_of_clone_from_origin_knows_only_its_own_clones(proto, upstream, csi) -> None:
+    upstream.handlers["CreateVolume"] = create_volume_by_name(csi)
+    upstream.handlers["ListVolumes"] = list_volumes_from(csi, [("vol-a", MiB)])
+    _clone(proto, upstream, {}, "c1", "vol-a")
+    _clone(proto, upstream, {}, "c2", "id-c1")  # a fresh activation: c1 is a plain volume
+    assert sent_source(upstream, 1) == ("volume", "id-c1")
+    run(proto, upstream, ["clone-of-clone-from-origin"], "CreateVolume",
+        restore_request(csi, "s1"))  # fmt: skip
+    assert sent_source(upstream, 2) == ("snapshot", "s1")
+
+
+def test_restore_from_live_volume_clones_the_source(proto, upstream, csi) -> None:
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, [snapshot(csi, "s1", "vol-a", 1)])
+    upstream.handlers["ListVolumes"] = list_volumes_from(
+        csi, [("vol-x", MiB), ("vol-y", MiB), ("vol-a", MiB)]
+    )
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    lines: list[str] = []
+    resp = run(proto, upstream, ["restore-from-live-volume"], "CreateVolume",
+               restore_request(csi, "s1"), log=lines.append)  # fmt: skip
+    assert upstream.sent("ListSnapshots")[0].snapshot_id == "s1"
+    assert sent_source(upstream) == ("volume", "vol-a")
+    assert reported_source(resp) == ("snapshot", "s1")
+    assert "cloning live volume vol-a instead of restoring s1" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("snaps", "volumes", "required", "why"),
+    [
+        ([], [("vol-a", MiB)], MiB, "snapshot s1 or its source is unknown"),
+        ([("s1", "vol-a")], [("vol-b", MiB)], MiB, "source volume vol-a of s1 is gone"),
+        ([("s1", "vol-a")], [("vol-a", 2 * MiB)], MiB, "outgrew the restore's"),
+    ],
+)
+def test_restore_from_live_volume_passes_through(proto, upstream, csi, snaps, volumes,
+                                                 required, why) -> None:  # fmt: skip
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(
+        csi, [snapshot(csi, sid, src, 1) for sid, src in snaps]
+    )
+    upstream.handlers["ListVolumes"] = list_volumes_from(csi, volumes)
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    lines: list[str] = []
+    resp = run(proto, upstream, ["restore-from-live-volume"], "CreateVolume",
+               restore_request(csi, "s1", required=required), log=lines.append)  # fmt: skip
+    assert sent_source(upstream) == ("snapshot", "s1")
+    assert reported_source(resp) == ("snapshot", "s1")
+    assert why in lines[-1]
+
+
+def test_restore_from_live_volume_is_stable_across_retries(proto, upstream, csi) -> None:
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, [snapshot(csi, "s1", "vol-a", 1)])
+    volumes = [("vol-a", MiB)]
+    upstream.handlers["ListVolumes"] = lambda req: list_volumes_from(csi, volumes)(req)
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    instances: dict[str, Any] = {}
+    for _ in range(2):
+        run(proto, upstream, ["restore-from-live-volume"], "CreateVolume",
+            restore_request(csi, "s1"), instances=instances)  # fmt: skip
+        volumes.clear()  # the source goes after the first attempt; the retry keeps its choice
+    assert [sent_source(upstream, i) for i in (0, 1)] == [("volume", "vol-a")] * 2
+    assert len(upstream.sent("ListSnapshots")) == 1
+
+
+def test_restore_from_live_volume_ignores_clones(proto, upstream, csi) -> None:
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    run(proto, upstream, ["restore-from-live-volume"], "CreateVolume", clone_request(csi, "v"))
+    assert [name for name, _, _ in upstream.seen] == ["CreateVolume"]
+
+
 # --- data corruption ----------------------------------------------------------------------
 
 
@@ -486,6 +687,108 @@ def test_delete_snapshot_noop_never_calls_upstream(proto, upstream, csi) -> None
     assert not upstream.seen
 
 
+def test_delete_volume_noop_never_calls_upstream(proto, upstream, csi) -> None:
+    lines: list[str] = []
+    resp = run(proto, upstream, ["delete-volume-noop"], "DeleteVolume",
+               csi.DeleteVolumeRequest(volume_id="vol-a"), log=lines.append)  # fmt: skip
+    assert resp == csi.DeleteVolumeResponse()
+    assert not upstream.seen
+    assert BUILTIN["delete-volume-noop"].methods == frozenset({"DeleteVolume"})
+    assert "kept volume vol-a" in lines[-1]
+
+
+def snapshot_replies(proto: CsiProto, upstream: FakeUpstream, name: str,
+                     snaps: list[Any]) -> list[Any]:  # fmt: skip
+    """The snapshots of a CreateSnapshot (snaps[0]), a GetSnapshot (snaps[-1]) and a
+    ListSnapshots (all of snaps) reply through the fault."""
+    csi = proto.module
+    upstream.handlers["CreateSnapshot"] = lambda req: csi.CreateSnapshotResponse(snapshot=snaps[0])
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    upstream.handlers["GetSnapshot"] = lambda req: csi.GetSnapshotResponse(snapshot=snaps[-1])
+    created = run(proto, upstream, [name], "CreateSnapshot",
+                  csi.CreateSnapshotRequest(name="vs", source_volume_id="a"))  # fmt: skip
+    got = run(proto, upstream, [name], "GetSnapshot",
+              csi.GetSnapshotRequest(snapshot_id=snaps[-1].snapshot_id))  # fmt: skip
+    listed = run(proto, upstream, [name], "ListSnapshots", csi.ListSnapshotsRequest())
+    return [created.snapshot, got.snapshot] + [e.snapshot for e in listed.entries]
+
+
+def test_snapshot_time_unset_clears_every_creation_time(proto, upstream, csi) -> None:
+    snaps = [snapshot(csi, "s1", "a", 1000), snapshot(csi, "s2", "a", 2000)]
+    replies = snapshot_replies(proto, upstream, "snapshot-time-unset", snaps)
+    assert [s.HasField("creation_time") for s in replies] == [False] * 4
+    assert [s.snapshot_id for s in replies] == ["s1", "s2", "s1", "s2"]
+    assert all(s.ready_to_use and s.size_bytes == MiB for s in replies)  # nothing else changes
+
+
+def test_snapshot_time_shifted_moves_creation_times_an_hour_ahead(proto, upstream, csi) -> None:
+    unset = csi.Snapshot(snapshot_id="s2", source_volume_id="a", ready_to_use=True)
+    first = snapshot(csi, "s1", "a", 1000)
+    first.creation_time.nanos = 7
+    replies = snapshot_replies(proto, upstream, "snapshot-time-shifted", [first, unset])
+    times = [(s.creation_time.seconds, s.creation_time.nanos) if s.HasField("creation_time")
+             else None for s in replies]  # fmt: skip
+    assert times == [(4600, 7), None, (4600, 7), None]
+
+
+def test_list_snapshots_size_zero_leaves_create_snapshot_alone(proto, upstream, csi) -> None:
+    assert BUILTIN["list-snapshots-size-zero"].methods == frozenset({"GetSnapshot",
+                                                                     "ListSnapshots"})  # fmt: skip
+    snaps = [snapshot(csi, "s1", "a", 1, size=3 * MiB), snapshot(csi, "s2", "a", 2, size=3 * MiB)]
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    upstream.handlers["GetSnapshot"] = lambda req: csi.GetSnapshotResponse(snapshot=snaps[1])
+    lines: list[str] = []
+    listed = run(proto, upstream, ["list-snapshots-size-zero"], "ListSnapshots",
+                 csi.ListSnapshotsRequest(snapshot_id="s1"), log=lines.append)  # fmt: skip
+    got = run(proto, upstream, ["list-snapshots-size-zero"], "GetSnapshot",
+              csi.GetSnapshotRequest(snapshot_id="s2"))  # fmt: skip
+    assert [e.snapshot.size_bytes for e in listed.entries] == [0]
+    assert (got.snapshot.snapshot_id, got.snapshot.size_bytes) == ("s2", 0)
+    assert got.snapshot.ready_to_use
+    assert "size 0 for s1" in lines[-1]
+
+
+def test_list_snapshots_ignores_id_lists_everything_asked_one_first(proto, upstream, csi) -> None:
+    snaps = [snapshot(csi, f"s{i}", "a", i) for i in (1, 2, 3)]
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    lines: list[str] = []
+    resp = run(proto, upstream, ["list-snapshots-ignores-id"], "ListSnapshots",
+               csi.ListSnapshotsRequest(snapshot_id="s2", max_entries=5, source_volume_id="a"),
+               log=lines.append)  # fmt: skip
+    (sent,) = upstream.sent("ListSnapshots")
+    assert (sent.snapshot_id, sent.max_entries, sent.source_volume_id) == ("", 5, "a")
+    assert [e.snapshot.snapshot_id for e in resp.entries] == ["s2", "s1", "s3"]
+    assert "the asked one first" in lines[-1]
+
+
+def test_list_snapshots_ignores_id_makes_a_bogus_handle_exist(proto, upstream, csi) -> None:
+    snaps = [snapshot(csi, "s1", "a", 1), snapshot(csi, "s2", "b", 2)]
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
+    resp = run(proto, upstream, ["list-snapshots-ignores-id"], "ListSnapshots",
+               csi.ListSnapshotsRequest(snapshot_id="snapconf-bogus-x"))  # fmt: skip
+    assert [e.snapshot.snapshot_id for e in resp.entries] == ["s1", "s2"]
+    assert resp.entries[0].snapshot.ready_to_use
+
+
+def test_list_snapshots_ignores_id_forwards_a_copy(proto, upstream, csi) -> None:
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, [])
+    req = csi.ListSnapshotsRequest(snapshot_id="s1")
+    call = Call(proto.method("ListSnapshots"), req.SerializeToString(), proto=proto,
+                upstream=upstream, chain=[("list-snapshots-ignores-id",
+                                           BUILTIN["list-snapshots-ignores-id"].factory())],
+                log=lambda _line: None)  # fmt: skip
+    assert not call.forward().message.entries  # nothing upstream: nothing to claim
+    assert call.request.snapshot_id == "s1"  # earlier faults in a chain still see the filter
+    assert upstream.sent("ListSnapshots")[0].snapshot_id == ""
+
+
+def test_list_snapshots_ignores_id_leaves_unfiltered_lists_alone(proto, upstream, csi) -> None:
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, [snapshot(csi, "s1", "a", 1)])
+    req = csi.ListSnapshotsRequest(source_volume_id="a")
+    run(proto, upstream, ["list-snapshots-ignores-id"], "ListSnapshots", req)
+    assert upstream.seen[0][2] == req.SerializeToString()
+
+
 # --- tolerance faults ---------------------------------------------------------------------
 
 
@@ -495,8 +798,10 @@ def test_transient_unavailable_fails_three_calls_per_method(proto, upstream, csi
     instances: dict[str, Any] = {}
     outcomes: dict[str, list[str]] = {"Probe": [], "ListVolumes": []}
     for _ in range(4):
-        for method, req in (("Probe", csi.ProbeRequest()), ("ListVolumes",
-                                                             csi.ListVolumesRequest())):
+        for method, req in (
+            ("Probe", csi.ProbeRequest()),
+            ("ListVolumes", csi.ListVolumesRequest()),
+        ):
             try:
                 run(proto, upstream, ["transient-unavailable"], method, req, instances=instances)
                 outcomes[method].append("OK")
@@ -547,8 +852,14 @@ def test_slow_fault_stops_waiting_when_the_caller_gives_up(proto, upstream, csi)
     done = threading.Event()
     done.set()  # the caller is already gone
     started = time.monotonic()
-    run(proto, upstream, ["slow-provision"], "CreateVolume",
-        csi.CreateVolumeRequest(name="v", volume_capabilities=[mount_cap(csi)]), done=done)
+    run(
+        proto,
+        upstream,
+        ["slow-provision"],
+        "CreateVolume",
+        csi.CreateVolumeRequest(name="v", volume_capabilities=[mount_cap(csi)]),
+        done=done,
+    )
     assert time.monotonic() - started < 5
 
 

@@ -286,6 +286,157 @@ def clone_shared(call: Call) -> Reply:
     return call.reply(resp)
 
 
+def _reports(reply: Reply, source: Any) -> Reply:
+    """The reply with ``source`` (a ``VolumeContentSource``) as the volume's content source."""
+    reply.message.volume.content_source.CopyFrom(source)
+    return reply
+
+
+def _content_source(call: Call) -> Any:
+    """A copy of the request's content source, to report back after substituting another."""
+    source = call.csi.VolumeContentSource()
+    source.CopyFrom(call.request.volume_content_source)
+    return source
+
+
+@fault("clone-from-last-snapshot", methods=["CreateVolume"])
+class CloneFromLastSnapshot:
+    """A clone of a volume holds the data of the volume's newest snapshot, not its own.
+
+    Imitates drivers that implement cloning as "restore the latest snapshot of the source"
+    (a snapshot-based backend without a real clone): the clone's data is stale, whatever
+    was written after that snapshot is missing. The reply still names the source volume.
+    The snapshot is the newest ready one of the source (ListSnapshots upstream, by
+    creation time); with none the clone passes through unchanged (logged), so a suite must
+    snapshot the source and then change its data before cloning to see it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chosen: dict[tuple[str, str], str] = {}  # (name, volume) -> snapshot, "" none
+
+    def __call__(self, call: Call) -> Reply:
+        req = call.request
+        wanted = source_volume_id(req)
+        if not wanted:
+            return call.forward()
+        key = (str(req.name), wanted)
+        with self._lock:
+            chosen = self._chosen.get(key)
+        if chosen is None:
+            ready = [s for s in list_snapshots(call, source_volume_id=wanted) if s.ready_to_use]
+            chosen = str(_newest(ready).snapshot_id) if ready else ""
+            with self._lock:
+                chosen = self._chosen.setdefault(key, chosen)
+        if not chosen:
+            call.log(f"no ready snapshot of volume {wanted}; clone {req.name!r} unchanged")
+            return call.forward()
+        asked = _content_source(call)
+        req.volume_content_source.snapshot.snapshot_id = chosen  # replaces the volume source
+        call.log(f"restoring snapshot {chosen} of {wanted} as the clone {req.name!r}")
+        return _reports(call.forward(), asked)
+
+
+@fault("clone-of-clone-from-origin", methods=["CreateVolume"])
+class CloneOfCloneFromOrigin:
+    """A clone of a clone holds the data of the first volume in the chain.
+
+    Imitates linked-clone drivers that resolve a clone to its base image: cloning clone B
+    of volume A copies A, so whatever B holds that A does not (its own writes) is missing.
+    The reply still names B as the source. Only clones made while the fault is on are
+    known as clones; when the origin no longer exists upstream (ListVolumes) the clone
+    of B passes through unchanged (logged) rather than fail.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._origin: dict[str, str] = {}  # clone's volume id -> the volume its data came from
+        self._chosen: dict[tuple[str, str], str] = {}  # (name, volume) -> origin, "" none
+
+    def __call__(self, call: Call) -> Reply:
+        req = call.request
+        wanted = source_volume_id(req)
+        if not wanted:
+            return call.forward()
+        key = (str(req.name), wanted)
+        with self._lock:
+            origin = self._chosen.get(key)
+            candidate = self._origin.get(wanted, "")
+        if origin is None:
+            origin = candidate
+            if origin and not any(v.volume_id == origin for v in list_volumes(call)):
+                call.log(f"origin {origin} of clone {wanted} is gone; {req.name!r} unchanged")
+                origin = ""
+            with self._lock:
+                origin = self._chosen.setdefault(key, origin)
+        if not origin:
+            reply = call.forward()
+        else:
+            asked = _content_source(call)
+            req.volume_content_source.volume.volume_id = origin
+            call.log(f"cloning origin {origin} instead of clone {wanted} for {req.name!r}")
+            reply = _reports(call.forward(), asked)
+        created = str(reply.message.volume.volume_id)
+        with self._lock:
+            self._origin.setdefault(created, origin or wanted)
+        return reply
+
+
+@fault("restore-from-live-volume", methods=["CreateVolume"])
+class RestoreFromLiveVolume:
+    """A restore holds the snapshot's source volume as it is now, not as it was.
+
+    Imitates drivers whose snapshot is a lazy reference to the live volume rather than a
+    point-in-time copy: a restore clones the source's current data, so writes made after
+    the snapshot show up in it. The reply still names the snapshot as the source. The
+    source volume comes from ListSnapshots upstream; the restore passes through unchanged
+    (logged) when the snapshot or its source volume is unknown, or when the source has
+    grown past the requested capacity (hostpath refuses such a clone with OUT_OF_RANGE).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chosen: dict[tuple[str, str], str] = {}  # (name, snapshot) -> volume, "" none
+
+    def __call__(self, call: Call) -> Reply:
+        req = call.request
+        wanted = source_snapshot_id(req)
+        if not wanted:
+            return call.forward()
+        key = (str(req.name), wanted)
+        with self._lock:
+            live = self._chosen.get(key)
+        if live is None:
+            live = self._live_source(call, wanted)
+            with self._lock:
+                live = self._chosen.setdefault(key, live)
+        if not live:
+            return call.forward()
+        asked = _content_source(call)
+        req.volume_content_source.volume.volume_id = live  # replaces the snapshot source
+        call.log(f"cloning live volume {live} instead of restoring {wanted} for {req.name!r}")
+        return _reports(call.forward(), asked)
+
+    @staticmethod
+    def _live_source(call: Call, wanted: str) -> str:
+        found = list_snapshots(call, snapshot_id=wanted)
+        source = str(found[0].source_volume_id) if found else ""
+        if not source:
+            call.log(f"snapshot {wanted} or its source is unknown; restore unchanged")
+            return ""
+        volumes = [v for v in list_volumes(call) if v.volume_id == source]
+        if not volumes:
+            call.log(f"source volume {source} of {wanted} is gone; restore unchanged")
+            return ""
+        asked = call.request.capacity_range.required_bytes or (
+            call.request.capacity_range.limit_bytes
+        )
+        if asked and volumes[0].capacity_bytes > asked:
+            call.log(f"source volume {source} outgrew the restore's {asked} bytes; unchanged")
+            return ""
+        return source
+
+
 @fault("delete-snapshot-noop", methods=["DeleteSnapshot"])
 def delete_snapshot_noop(call: Call) -> Reply:
     """DeleteSnapshot reports success and deletes nothing.
@@ -295,6 +446,18 @@ def delete_snapshot_noop(call: Call) -> Reply:
     still listed by ListSnapshots.
     """
     return call.reply(call.csi.DeleteSnapshotResponse())
+
+
+@fault("delete-volume-noop", methods=["DeleteVolume"])
+def delete_volume_noop(call: Call) -> Reply:
+    """DeleteVolume reports success and deletes nothing.
+
+    Imitates drivers whose DeleteVolume returns OK while the backend deletion is lost: the
+    PV of a Delete-reclaim PVC goes away, the backend volume leaks, is still listed by
+    ListVolumes and can still be mounted through a static PV naming its handle.
+    """
+    call.log(f"kept volume {call.request.volume_id}: reported deleted, deleted nothing")
+    return call.reply(call.csi.DeleteVolumeResponse())
 
 
 @fault("never-ready", methods=sorted(SNAPSHOT_RESPONSES))
@@ -335,6 +498,109 @@ def restore_size_short(call: Call) -> Reply:
     reply = call.forward()
     for snap in snapshots_in(call.method.name, reply.message):
         snap.size_bytes //= 2
+    return reply
+
+
+SHIFT_SECONDS = 3600
+"""How far ``snapshot-time-shifted`` moves creation times: one time zone hour."""
+
+
+@fault("snapshot-time-unset", methods=sorted(SNAPSHOT_RESPONSES))
+def snapshot_time_unset(call: Call) -> Reply:
+    """Snapshots report no creation time.
+
+    Imitates drivers that leave ``creation_time`` empty in CreateSnapshot, ListSnapshots
+    and GetSnapshot replies: the snapshotter reads the missing timestamp as the Unix
+    epoch, so Kubernetes shows creationTime 1970-01-01T00:00:00Z.
+    """
+    reply = call.forward()
+    cleared = [
+        s for s in snapshots_in(call.method.name, reply.message) if s.HasField("creation_time")
+    ]
+    for snap in cleared:
+        snap.ClearField("creation_time")
+    if cleared:
+        call.log(f"cleared creation_time of {', '.join(s.snapshot_id for s in cleared)}")
+    return reply
+
+
+@fault("snapshot-time-shifted", methods=sorted(SNAPSHOT_RESPONSES))
+def snapshot_time_shifted(call: Call) -> Reply:
+    """Snapshots report a creation time an hour in the future.
+
+    Imitates a backend that reports its local time as UTC (a driver that drops the zone
+    when it converts): ``creation_time`` in CreateSnapshot, ListSnapshots and GetSnapshot
+    replies is 3600 s ahead of the real time, so a fresh snapshot's creationTime lies in
+    the future. An unset creation time stays unset.
+    """
+    reply = call.forward()
+    shifted = [
+        s for s in snapshots_in(call.method.name, reply.message) if s.HasField("creation_time")
+    ]
+    for snap in shifted:
+        snap.creation_time.seconds += SHIFT_SECONDS
+    if shifted:
+        call.log(
+            f"moved creation_time of {', '.join(s.snapshot_id for s in shifted)} "
+            f"{SHIFT_SECONDS} s ahead"
+        )
+    return reply
+
+
+@fault("list-snapshots-size-zero", methods=["GetSnapshot", "ListSnapshots"])
+def list_snapshots_size_zero(call: Call) -> Reply:
+    """Listed snapshots report size 0; CreateSnapshot replies are right.
+
+    Imitates drivers whose listing returns incomplete entries (the size is only known to
+    the create path): dynamically created snapshots look right, but a pre-provisioned
+    (imported) snapshot, whose status the snapshotter reads with ListSnapshots, gets
+    restoreSize 0.
+    """
+    reply = call.forward()
+    zeroed = [s for s in snapshots_in(call.method.name, reply.message) if s.size_bytes]
+    for snap in zeroed:
+        snap.size_bytes = 0
+    if zeroed:
+        call.log(f"reported size 0 for {', '.join(s.snapshot_id for s in zeroed)}")
+    return reply
+
+
+@fault("list-snapshots-ignores-id", methods=["ListSnapshots"])
+def list_snapshots_ignores_id(call: Call) -> Reply:
+    """ListSnapshots ignores its ``snapshot_id`` filter.
+
+    Imitates drivers that list every snapshot whatever the filter: the snapshotter takes
+    the first entry as the snapshot it asked about, so a bogus or deleted snapshotHandle
+    of a pre-provisioned content appears to exist and becomes ready (with another
+    snapshot's status) whenever any snapshot exists upstream. The entry with the asked id,
+    if listed, comes first; otherwise the unfiltered page is returned as upstream sent it.
+    """
+    req = call.request
+    wanted = str(req.snapshot_id)
+    if not wanted:
+        return call.forward()
+    unfiltered = call.csi.ListSnapshotsRequest()
+    unfiltered.CopyFrom(req)
+    unfiltered.ClearField("snapshot_id")
+    call.request = unfiltered
+    try:
+        reply = call.forward()
+    finally:
+        call.request = req
+    entries = reply.message.entries
+    ordered = sorted(entries, key=lambda e: e.snapshot.snapshot_id != wanted)  # stable
+    copies = []
+    for entry in ordered:
+        copy = call.csi.ListSnapshotsResponse.Entry()
+        copy.CopyFrom(entry)
+        copies.append(copy)
+    del entries[:]
+    entries.extend(copies)
+    found = bool(copies) and copies[0].snapshot.snapshot_id == wanted
+    call.log(
+        f"ignored snapshot_id {wanted!r}: returned {len(copies)} entries, "
+        f"{'the asked one first' if found else 'none of them the asked one'}"
+    )
     return reply
 
 
