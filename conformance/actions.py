@@ -10,12 +10,15 @@ an awaited state is reached in time (a ``WaitTimeout``, which is an AssertionErr
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from conformance import workload
+from conformance.expected import ExpectedError
 from conformance.kube import Kube
 from conformance.manifests import Renderer
 from conformance.profile import ClassSpec, Profile
@@ -27,12 +30,53 @@ from conformance.waits import (
     pod_running,
     pod_succeeded,
     pvc_bound,
-    snapshot_has_error,
     snapshot_ready,
 )
 
 Obj = dict[str, Any]
 SNAPSHOT_API_GROUP = "snapshot.storage.k8s.io"
+HISTORY_REPLAY = 0.5
+"""Seconds a history replay listens after the replayed changes (they arrive at once)."""
+ALLOW_VOLUME_MODE_CHANGE = "snapshot.storage.kubernetes.io/allow-volume-mode-change"
+
+
+class Retained(NamedTuple):
+    """A backend snapshot whose VolumeSnapshot is gone and whose content is kept."""
+
+    written: workload.Result
+    handle: str
+    snapshot: Obj
+    """The deleted VolumeSnapshot as it was when ready."""
+    content: Obj
+    """Its content as it was when the snapshot was ready."""
+
+
+@dataclass
+class Watched:
+    """What watching a refused object showed: its every state, and the refusal if said.
+
+    ``history`` holds every state from the object's creation to the end of the window
+    (or to the moment the refusal was said), so "it never became ready" is checked at
+    every change, not at one instant.
+    """
+
+    expected: ExpectedError
+    history: list[Obj | None]
+    said: str | None
+    window: float
+    seen: list[str] = field(default_factory=list)
+
+    def ever(self, condition: Any) -> Obj | None:
+        """The first state in the window for which ``condition`` held, else None."""
+        return next((obj for obj in self.history if obj is not None and condition(obj)), None)
+
+    def missing(self) -> str:
+        """Why the refusal does not count: what was expected, and what was said instead."""
+        said = "; ".join(self.seen[-5:]) or "nothing"
+        return (
+            f"no refusal of {self.expected.case} within {self.window:g}s: expected "
+            f"{self.expected.describe()}; said instead: {said}"
+        )
 
 
 def name_of(obj: Obj) -> str:
@@ -237,11 +281,18 @@ class ClusterActions:
         return self.tracker.create(obj)
 
     def wait_bound(self, pvc: Obj, *, op: str = "pvc-bound", timeout: float | None = None) -> Obj:
-        """Wait until the PVC is Bound; adopts its PV for cleanup."""
+        """Wait until the PVC is Bound; adopts its PV for cleanup.
+
+        A restore or clone (a PVC with a data source) gets the profile's
+        ``dataSourceProvision`` timeout, any other PVC ``claimProvision``.
+        """
         name = name_of(pvc)
+        timeouts = self.profile.timeouts
+        from_source = bool((pvc.get("spec") or {}).get("dataSource"))
+        default = timeouts.data_source_provision if from_source else timeouts.claim_provision
         bound = self.waiter.until(
             "PersistentVolumeClaim", name, self.namespace, pvc_bound,
-            timeout=timeout or self.profile.timeouts.claim_provision, op=op,
+            timeout=timeout or default, op=op,
             describe=f"PVC {self.namespace}/{name} to be Bound",
         )  # fmt: skip
         bound = _present(bound)
@@ -456,51 +507,59 @@ class ClusterActions:
         got = _present(got, f"{kind} {name} is gone")
         return got
 
-    def wait_error(self, obj: Obj, *, describe: str) -> Obj:
-        """Wait until the snapshot/content reports ``status.error`` (or a Warning event)."""
-        try:
-            return self.wait_for(
-                obj,
-                snapshot_has_error,
-                op="error-reported",
-                timeout=self.profile.timeouts.error_status,
-            )
-        except WaitTimeout:
-            if any(e.get("type") == "Warning" for e in self.events(obj)):
-                return self.get(obj)
-            raise
-
-    def wait_content_error(self, content: Obj, *, describe: str) -> Obj:
-        """Like :meth:`wait_error`, for a VolumeSnapshotContent."""
-        return self.wait_error(content, describe=describe)
-
-    def wait_warning(self, obj: Obj, *, describe: str) -> Obj:
-        """Wait for the first Warning event about ``obj``; returns the event."""
+    def history(self, obj: Obj, *, since: str) -> list[Obj | None]:
+        """Every state of ``obj`` since resourceVersion ``since``, replayed from the watch."""
         kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
-        selector = f"involvedObject.kind={kind},involvedObject.name={name},type=Warning"
-        event = self.waiter.first_event(
-            namespace, selector, timeout=self.profile.timeouts.error_status, op="warning-event",
-            describe=f"a Warning event about {kind} {namespace}/{name} ({describe})",
-        )  # fmt: skip
-        return event
+        return self.waiter.observe(
+            kind, name, namespace, window=HISTORY_REPLAY, op="history-replayed", since=since
+        )
+
+    def refusal(self, obj: Obj, expected: ExpectedError, *, whole_window: bool = False) -> Watched:
+        """Watch ``obj`` from its creation until ``expected`` is said (or the window ends).
+
+        The window is the profile's ``errorStatus``. With ``whole_window`` the watch
+        runs to its end even after the refusal, for tests that claim something *never*
+        happens. The refusal counts when the object's ``status.error.message`` or an
+        event of an accepted reason says one of the known wordings (``conformance.expected``).
+        """
+        kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        since = obj["metadata"].get("resourceVersion")
+        window = self.profile.timeouts.error_status
+        started = time.monotonic()
+        if expected.in_status:
+            stop = None if whole_window else (lambda o: expected.status_message(o) is not None)
+            history = self.waiter.observe(
+                kind, name, namespace, window=window, op="refusal-watched", stop=stop, since=since
+            )
+        else:
+            with contextlib.suppress(WaitTimeout):  # judged below, from all the events
+                self.waiter.first_event(
+                    namespace, f"involvedObject.kind={kind},involvedObject.name={name}",
+                    timeout=window, op="refusal-event", describe=expected.describe(),
+                    match=lambda event: expected.event_message(event) is not None,
+                )  # fmt: skip
+            rest = window - (time.monotonic() - started) if whole_window else 0.0
+            history = self.waiter.observe(
+                kind, name, namespace, window=max(rest, 0.5), op="refusal-watched", since=since
+            )
+        said = next(filter(None, (expected.status_message(o) for o in history)), None)
+        seen = [
+            f"status.error: {message}"
+            for message in dict.fromkeys(
+                str(((o or {}).get("status") or {}).get("error", {}).get("message") or "")
+                for o in history
+            )
+            if message
+        ]
+        for event in self.events(obj):
+            seen.append(f"{event.get('type')} {event.get('reason')}: {event.get('message')}")
+            said = said or expected.event_message(event)
+        return Watched(expected, history, said, window, seen)
 
     def start_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
         """A pod that keeps ``pvc`` in use until deleted; returned once Running."""
-        pod_name = self.fresh_name("user")
-        obj = self.renderer.render(
-            "pod",
-            name=pod_name,
-            namespace=self.namespace,
-            image=self.profile.workload.image,
-            pull_policy=self.profile.workload.pull_policy,
-            command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
-            volumes=[{
-                "name": "vol", "claim_name": name_of(pvc), "mode": mode,
-                "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
-            }],
-            node_name=None,
-        )  # fmt: skip
-        pod = self.tracker.create(obj)
+        pod = self.consumer_pod(pvc, mode=mode)
+        pod_name = name_of(pod)
         running = self.waiter.until(
             "Pod", pod_name, self.namespace, pod_running,
             timeout=self.profile.timeouts.pod_start, op="pod-running",
@@ -516,8 +575,8 @@ class ClusterActions:
         """Cluster-scoped objects carry the run id in their names."""
         return f"{self.tracker.run_id}-{prefix}-{short_id()}"
 
-    def retained_snapshot_handle(self, *, mode: str = "Filesystem") -> tuple[workload.Result, str]:
-        """Data written, snapshotted under Retain, the VolumeSnapshot deleted: the handle.
+    def retained_snapshot(self, *, mode: str = "Filesystem") -> Retained:
+        """Data written, snapshotted under Retain, the VolumeSnapshot deleted: what is left.
 
         The retained content stays tracked, so cleanup flips it to Delete and the backend
         snapshot does not leak.
@@ -527,7 +586,12 @@ class ClusterActions:
         snap = self.ready_snapshot(pvc, deletion_policy="Retain")
         content = self.content_of(snap)
         self.delete(snap, op="snapshot-deleted")
-        return written, str(content["status"]["snapshotHandle"])
+        return Retained(written, str(content["status"]["snapshotHandle"]), snap, content)
+
+    def retained_snapshot_handle(self, *, mode: str = "Filesystem") -> tuple[workload.Result, str]:
+        """:meth:`retained_snapshot`'s data and handle."""
+        retained = self.retained_snapshot(mode=mode)
+        return retained.written, retained.handle
 
     def import_snapshot(
         self,
@@ -635,6 +699,47 @@ class ClusterActions:
             self.profile.driver
         )
         return self.tracker.create(obj)
+
+    def import_volume(self, old_pv: Obj, *, mode: str) -> Obj:
+        """A static PV of ``old_pv``'s volume handle and a PVC bound to it (awaited).
+
+        How a backend volume is reached without its old API objects: after a Retain
+        reclaim it must still hold its data; after a Delete reclaim it must be gone.
+        """
+        claim_name = self.fresh_name("static")
+        pv = self.static_pv(
+            old_pv["spec"]["csi"]["volumeHandle"],
+            capacity=old_pv["spec"]["capacity"]["storage"],
+            mode=mode,
+            claim_name=claim_name,
+            attributes=old_pv["spec"]["csi"].get("volumeAttributes") or {},
+            node_affinity=old_pv["spec"].get("nodeAffinity"),
+        )
+        pvc = self.pvc(mode=mode, storage_class="", volume_name=name_of(pv), name=claim_name)
+        return self.wait_bound(pvc)
+
+    def consumer_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
+        """A pod that would keep ``pvc`` in use, created and not awaited."""
+        obj = self.renderer.render(
+            "pod",
+            name=self.fresh_name("user"),
+            namespace=self.namespace,
+            image=self.profile.workload.image,
+            pull_policy=self.profile.workload.pull_policy,
+            command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+            volumes=[{
+                "name": "vol", "claim_name": name_of(pvc), "mode": mode,
+                "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
+            }],
+            node_name=None,
+        )  # fmt: skip
+        return self.tracker.create(obj)
+
+    def allow_volume_mode_change(self, snapshot: Obj) -> Obj:
+        """Annotate the snapshot's content so a restore may change its volume mode."""
+        content = self.content_of(snapshot)
+        patch = {"metadata": {"annotations": {ALLOW_VOLUME_MODE_CHANGE: "true"}}}
+        return self.kube.patch("VolumeSnapshotContent", name_of(content), None, patch)
 
     def events(self, obj: Obj) -> list[Obj]:
         return self.kube.events_for(obj["kind"], name_of(obj), obj["metadata"].get("namespace"))

@@ -411,6 +411,43 @@ class Waiter:
             self.timings.record(f"{op}-timeout", self._clock() - start, _subject(k, name, ns))
         raise self._timeout(k, name, ns, describe, timeout, last)
 
+    def observe(
+        self,
+        kind: Kind | str,
+        name: str,
+        namespace: str | None,
+        *,
+        window: float,
+        op: str,
+        stop: Condition | None = None,
+        since: str | None = None,
+    ) -> list[Obj | None]:
+        """Every state of the object seen in the next ``window`` seconds, in order.
+
+        A claim that something *never* happens ("never binds", "never becomes ready")
+        is checked against this whole history, not one read at the end: a state that
+        came and went inside the window is in it. With ``stop`` the watch ends as soon as
+        ``stop`` holds (that state is the last item); with ``since`` it first replays the
+        changes after that resourceVersion. None in the list: the object did not exist.
+        The time is recorded as ``op`` (the window is critical path, as any wait).
+        """
+        k = lookup(kind)
+        ns = namespace if k.namespaced else None
+        seen: list[Obj | None] = []
+
+        def record(obj: Obj | None) -> bool:
+            seen.append(obj)
+            return stop is not None and stop(obj)
+
+        def first(items: list[Obj]) -> list[Obj | None]:
+            return [items[0] if items else None]
+
+        start = self._clock()
+        self._watch(k, ns, f"metadata.name={name}", record, first, window, since=since)
+        if self.timings is not None:
+            self.timings.record(op, self._clock() - start, _subject(k, name, ns))
+        return seen
+
     def first_event(
         self,
         namespace: str | None,
@@ -419,18 +456,21 @@ class Waiter:
         timeout: float,
         op: str,
         describe: str,
+        match: Condition = _exists,
     ) -> Obj:
-        """Wait for the first core/v1 Event matching ``field_selector``; return it.
+        """Wait for the first core/v1 Event matching ``field_selector`` (and ``match``).
 
         Used where a controller reports a problem only as an event (a PVC whose class
-        does not exist, a snapshot of a driver nobody serves), not in a status field.
+        does not exist, a snapshot of a driver nobody serves), not in a status field;
+        ``match`` narrows it to what the event must say, so an unrelated warning about
+        the same object does not count.
 
         Raises:
             WaitTimeout: no such event within ``timeout`` seconds.
         """
         k = lookup("Event")
         start = self._clock()
-        found, event = self._watch(k, namespace, field_selector, _exists, list, timeout)
+        found, event = self._watch(k, namespace, field_selector, match, list, timeout)
         if found and event is not None:
             if self.timings is not None:
                 self.timings.record(op, self._clock() - start, field_selector)

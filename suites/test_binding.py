@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
+from conformance import expected
 from conformance.actions import ClusterActions, name_of
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
+from conformance.timestamps import creation_time_problem, creation_times_disagree, parse_rfc3339
 from conformance.units import parse_quantity
-from conformance.waits import snapshot_has_error
+from conformance.waits import content_ready, snapshot_ready
 
 pytestmark = pytest.mark.area("binding")
+
+Obj = dict[str, Any]
+
+
+def _creation_time_problems(
+    cluster: ClusterActions, snap: Obj, content: Obj, *, requested_by: Obj | None = None
+) -> list[str]:
+    """What is wrong with the snapshot's and its content's creation times (none: []).
+
+    The backend snapshot cannot be older than the request that cut it: the creation of
+    ``requested_by`` (the snapshot itself unless it was imported from another's handle).
+    """
+    asked = requested_by or snap
+    requested = parse_rfc3339(str(asked["metadata"]["creationTimestamp"]))
+    skew = cluster.profile.timeouts.clock_skew
+    now = time.time()
+    snap_time = (snap.get("status") or {}).get("creationTime")
+    content_time = (content.get("status") or {}).get("creationTime")
+    problems = [
+        creation_time_problem(
+            snap_time, field=f"VolumeSnapshot {name_of(snap)} status.creationTime",
+            requested=requested, now=now, skew=skew,
+        ),
+        creation_time_problem(
+            content_time, field=f"VolumeSnapshotContent {name_of(content)} status.creationTime",
+            requested=requested, now=now, skew=skew,
+        ),
+    ]  # fmt: skip
+    if snap_time and isinstance(content_time, int):
+        problems.append(creation_times_disagree(str(snap_time), content_time, field="creationTime"))
+    return [p for p in problems if p]
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -33,7 +69,7 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     status = snap["status"]
     assert status["readyToUse"] is True
     assert status["boundVolumeSnapshotContentName"] == name_of(content)
-    assert status.get("creationTime"), "status.creationTime is not set"
+    assert not (problems := _creation_time_problems(cluster, snap, content)), "; ".join(problems)
     assert "error" not in status, f"a ready snapshot still reports an error: {status.get('error')}"
     assert status.get("restoreSize") is not None, "restoreSize is not set on a ready snapshot"
     restore_size = parse_quantity(status["restoreSize"])
@@ -55,76 +91,125 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     assert spec["volumeSnapshotClassName"] == name_of(vsc)
     assert spec["deletionPolicy"] == policy == vsc["deletionPolicy"]
     assert spec["source"]["volumeHandle"] == source_pv["spec"]["csi"]["volumeHandle"]
+    assert spec.get("sourceVolumeMode") == mode, (
+        f"content spec.sourceVolumeMode is {spec.get('sourceVolumeMode')!r}, the source PVC's "
+        f"volumeMode is {mode}"
+    )
     assert content["status"]["readyToUse"] is True
     assert content["status"].get("snapshotHandle"), "content has no status.snapshotHandle"
-    assert int(content["status"]["restoreSize"]) == restore_size
+    assert "error" not in content["status"], f"a ready content reports {content['status']['error']}"
+    assert int(content["status"]["restoreSize"]) == restore_size, (
+        "the content's status.restoreSize differs from the snapshot's"
+    )
 
 
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 @pytest.mark.parametrize("mode", VOLUME_MODES)
 def test_preprovisioned_snapshot_binds_and_restores(cluster: ClusterActions, mode: str) -> None:
-    """A content made from an existing snapshot handle binds to the snapshot naming it."""
-    written, handle = cluster.retained_snapshot_handle(mode=mode)
+    """A content made from an existing snapshot handle binds to the snapshot naming it.
+
+    The imported content's status is the driver's own account of the backend snapshot
+    (ListSnapshots), so it must agree with what CreateSnapshot said of the same snapshot:
+    ready, the same handle and restoreSize, a sane creation time, no error.
+    """
+    retained = cluster.retained_snapshot(mode=mode)
+    written, handle = retained.written, retained.handle
     snap, content = cluster.import_snapshot(handle)
     ready = cluster.wait_ready(snap, op="preprovisioned-ready")
     content = cluster.kube.get("VolumeSnapshotContent", name_of(content))
 
     assert ready["status"]["boundVolumeSnapshotContentName"] == name_of(content)
-    assert content["status"]["readyToUse"] is True
-    assert content["status"]["snapshotHandle"] == handle
+    status = content["status"]
+    assert status["readyToUse"] is True
+    assert status["snapshotHandle"] == handle
+    assert "error" not in status, f"the imported content reports {status['error']}"
     assert content["spec"]["volumeSnapshotRef"]["uid"] == ready["metadata"]["uid"]
+    cut = retained.content["status"]
+    assert str(status.get("restoreSize")) == str(cut.get("restoreSize")), (
+        f"the imported snapshot's restoreSize {status.get('restoreSize')!r} differs from "
+        f"{cut.get('restoreSize')!r}, what the driver said when it cut it"
+    )
+    assert ready["status"].get("restoreSize") is not None, (
+        "the imported snapshot's restoreSize is not set on the ready VolumeSnapshot"
+    )
+    assert parse_quantity(str(ready["status"]["restoreSize"])) >= written.size, (
+        "the imported snapshot's restoreSize is smaller than the data written"
+    )
+    times = _creation_time_problems(cluster, ready, content, requested_by=retained.snapshot)
+    assert not times, "; ".join(times)
     restored = cluster.wait_bound(cluster.restore(ready, mode=mode), op="restore-bound")
     assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
 
 
-def _assert_not_bound(cluster: ClusterActions, snap: dict[str, object], why: str) -> None:
-    """The snapshot shows an error (status or event) and is neither ready nor bound to content."""
-    errored = cluster.wait_error(snap, describe=why)
-    status = errored.get("status") or {}
-    assert status.get("readyToUse") is not True, f"{why}: the snapshot became ready"
+def _bound(obj: Obj) -> bool:
+    return bool((obj.get("status") or {}).get("boundVolumeSnapshotContentName"))
+
+
+def _assert_never_bound(
+    cluster: ClusterActions, snap: Obj, refusal: expected.ExpectedError
+) -> None:
+    """Over the whole errorStatus window: refused as ``refusal`` says, never bound or ready."""
+    watched = cluster.refusal(snap, refusal, whole_window=True)
+    bound = watched.ever(_bound)
+    assert bound is None, (
+        f"{refusal.case}: the snapshot bound to {bound['status']['boundVolumeSnapshotContentName']}"
+    )
+    assert watched.ever(snapshot_ready) is None, f"{refusal.case}: the snapshot became ready"
+    assert watched.said, watched.missing()
 
 
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_content_with_wrong_uid_does_not_bind(cluster: ClusterActions) -> None:
-    """A content whose volumeSnapshotRef.uid names another object is not bound."""
+    """A content whose volumeSnapshotRef.uid names another object is never bound."""
     _written, handle = cluster.retained_snapshot_handle()
     snap, content = cluster.import_snapshot(handle, ref_uid="00000000-0000-0000-0000-000000000000")
     cluster.mark_broken(snap, content)
-    _assert_not_bound(cluster, snap, "a content whose ref uid does not match")
+    _assert_never_bound(cluster, snap, expected.CONTENT_WITH_WRONG_UID)
 
 
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_content_referring_to_another_namespace_does_not_bind(cluster: ClusterActions) -> None:
-    """A content whose volumeSnapshotRef names another namespace is not bound."""
+    """A content whose volumeSnapshotRef names another namespace is never bound."""
     _written, handle = cluster.retained_snapshot_handle()
     snap, content = cluster.import_snapshot(handle, ref_namespace="kube-system")
     cluster.mark_broken(snap, content)
-    _assert_not_bound(cluster, snap, "a content whose ref names another namespace")
+    _assert_never_bound(cluster, snap, expected.CONTENT_IN_OTHER_NAMESPACE)
 
 
 @pytest.mark.requires("snapshotDataSource")
 def test_second_snapshot_cannot_claim_bound_content(cluster: ClusterActions) -> None:
-    """A second VolumeSnapshot naming an already bound content does not bind to it."""
+    """A second VolumeSnapshot naming an already bound content never binds to it."""
     pvc = cluster.bound_pvc()
     first = cluster.ready_snapshot(pvc)
     content = cluster.content_of(first)
     second = cluster.snapshot_of_content(name_of(content))
     cluster.mark_broken(second)
-    _assert_not_bound(cluster, second, "a second snapshot claiming a bound content")
+    _assert_never_bound(cluster, second, expected.CONTENT_ALREADY_BOUND)
     again = cluster.content_of(first)
-    assert again["spec"]["volumeSnapshotRef"]["uid"] == first["metadata"]["uid"]
+    assert again["spec"]["volumeSnapshotRef"]["uid"] == first["metadata"]["uid"], (
+        "the content was taken from the snapshot it was bound to"
+    )
 
 
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_bogus_snapshot_handle_never_becomes_ready(cluster: ClusterActions) -> None:
-    """A content with a snapshotHandle that exists nowhere does not become ready."""
+    """A content with a snapshotHandle that exists nowhere never becomes ready.
+
+    The driver must say the handle does not exist (ListSnapshots by id finds nothing);
+    one that answers with another snapshot makes a ready content of nothing. A real
+    snapshot exists beside it, so such a driver has one to answer with.
+    """
+    cluster.ready_snapshot(cluster.bound_pvc())  # a real one a careless lookup could return
     snap, content = cluster.import_snapshot(f"snapconf-bogus-{cluster.fresh_name('h')}")
     cluster.mark_broken(snap, content)
-    cluster.wait_content_error(content, describe="a content with a bogus snapshotHandle")
-    current = cluster.get(snap)
-    assert (current.get("status") or {}).get("readyToUse") is not True
-    assert (
-        snapshot_has_error(current) or (current.get("status") or {}).get("readyToUse") is not True
+    watched = cluster.refusal(content, expected.BOGUS_SNAPSHOT_HANDLE, whole_window=True)
+    assert watched.ever(content_ready) is None, (
+        "a content with a bogus snapshotHandle became ready: the driver claims a backend "
+        "snapshot that was never made"
     )
+    assert snapshot_ready(cluster.get(snap)) is False, (
+        "a VolumeSnapshot of a bogus snapshotHandle became ready"
+    )
+    assert watched.said, watched.missing()

@@ -50,16 +50,48 @@ def test_clone_to_larger_size(cluster: ClusterActions, mode: str) -> None:
         "cloned data sha256 differs from the source"
     )
     if mode == "Block":
-        assert cluster.visible_capacity(clone, mode=mode) >= larger
+        assert cluster.visible_capacity(clone, mode=mode) >= larger, (
+            "the cloned device is not larger"
+        )
+
+
+@pytest.mark.requires("snapshotDataSource")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_clone_holds_source_data_at_clone_time(cluster: ClusterActions, mode: str) -> None:
+    """A clone holds the source's data of the moment it is cloned, not of its last snapshot.
+
+    v1, a snapshot, v2, then the clone: it must hold v2. A driver that clones by
+    restoring the source's latest snapshot hands out v1.
+    """
+    source = cluster.bound_pvc(mode=mode)
+    snapshotted = cluster.write_data(source, mode=mode)
+    cluster.ready_snapshot(source)
+    current = cluster.write_data(source, mode=mode)
+    clone = cluster.wait_bound(cluster.clone(source, mode=mode), op="clone-bound")
+    got = cluster.read_data(clone, mode=mode).sha256
+    assert got != snapshotted.sha256, (
+        "cloned data sha256 differs from the source at clone time: the clone holds the "
+        "source's data of its last snapshot"
+    )
+    assert got == current.sha256, "cloned data sha256 differs from the source at clone time"
 
 
 def test_clone_of_a_clone(cluster: ClusterActions) -> None:
-    """A clone can be the source of another clone, with the data intact."""
+    """A clone of a clone holds its own source's data, changed after the first clone.
+
+    source v1, clone A, A changed to v2, clone B of A: B holds v2. A driver that
+    resolves a clone to its origin (linked clones) hands out the source's v1.
+    """
     source = cluster.bound_pvc()
     original = cluster.write_data(source)
     first = cluster.wait_bound(cluster.clone(source), op="clone-bound")
+    changed = cluster.write_data(first)
     second = cluster.wait_bound(cluster.clone(first), op="clone-bound")
-    assert cluster.read_data(second).sha256 == original.sha256
+    got = cluster.read_data(second).sha256
+    assert got != original.sha256, (
+        "the clone of a clone holds the original source's data, not its own source's"
+    )
+    assert got == changed.sha256, "cloned data sha256 differs from the source at clone time"
 
 
 def test_parallel_clones_hold_same_data(cluster: ClusterActions) -> None:
@@ -69,4 +101,6 @@ def test_parallel_clones_hold_same_data(cluster: ClusterActions) -> None:
     clones = [cluster.clone(source) for _ in range(3)]
     for clone in clones:
         cluster.wait_bound(clone, op="clone-bound")
-    assert [cluster.read_data(c).sha256 for c in clones] == [original.sha256] * len(clones)
+    assert [cluster.read_data(c).sha256 for c in clones] == [original.sha256] * len(clones), (
+        "cloned data sha256 differs from the source"
+    )

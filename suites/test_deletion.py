@@ -4,13 +4,43 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import expected
 from conformance.actions import ClusterActions, name_of
-from conformance.waits import content_ready, snapshot_has_error
+from conformance.params import VOLUME_MODES
+from conformance.profile import Profile
+from conformance.waits import content_ready, pod_running, snapshot_has_error
 
-pytestmark = [pytest.mark.area("deletion"), pytest.mark.requires("snapshotDataSource")]
+pytestmark = pytest.mark.area("deletion")
 
 
-@pytest.mark.requires("preProvisionedSnapshot")
+@pytest.mark.requires("persistence", "preProvisionedVolume")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_delete_reclaim_removes_backend_volume(cluster: ClusterActions, mode: str) -> None:
+    """A Delete-reclaim PVC, once removed, leaves no backend volume behind.
+
+    Its old volume handle, imported as a static PV, binds (the API cannot know) but no
+    pod can use it: the driver's node service says the volume does not exist. A driver
+    whose DeleteVolume reports success and deletes nothing lets the pod start. (Retain
+    is the opposite: see test_static_pv_binds_existing_volume_and_keeps_data.)
+    """
+    pvc = cluster.bound_pvc(mode=mode)
+    cluster.write_data(pvc, mode=mode)
+    old_pv = cluster.pv_of(pvc)
+    handle = old_pv["spec"]["csi"]["volumeHandle"]
+    cluster.delete(pvc)
+    cluster.wait_gone(old_pv, op="pv-deleted")
+
+    ghost = cluster.import_volume(old_pv, mode=mode)
+    pod = cluster.consumer_pod(ghost, mode=mode)
+    watched = cluster.refusal(pod, expected.MOUNT_OF_DELETED_VOLUME)
+    assert watched.ever(pod_running) is None, (
+        "the backend volume of a deleted Delete-reclaim PVC still exists: a pod mounted "
+        f"a static PV of its old handle {handle}"
+    )
+    assert watched.said, watched.missing()
+
+
+@pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActions) -> None:
     """After the snapshot is deleted its content goes, and the backend snapshot is gone too."""
     pvc = cluster.bound_pvc()
@@ -38,7 +68,7 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
     )
 
 
-@pytest.mark.requires("preProvisionedSnapshot")
+@pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_retain_policy_keeps_content_and_backend_snapshot(cluster: ClusterActions) -> None:
     """The content outlives its snapshot, and its handle still restores the original data."""
     pvc = cluster.bound_pvc()
@@ -59,7 +89,9 @@ def test_retain_policy_keeps_content_and_backend_snapshot(cluster: ClusterAction
     assert still["metadata"].get("deletionTimestamp") is None
 
 
+@pytest.mark.requires("snapshotDataSource")
 def test_snapshot_deleted_before_pvc(cluster: ClusterActions) -> None:
+    """Deleting a snapshot first removes its content; the PVC and its PV then go too."""
     pvc = cluster.bound_pvc()
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
@@ -70,6 +102,7 @@ def test_snapshot_deleted_before_pvc(cluster: ClusterActions) -> None:
     cluster.wait_gone(pv, op="pv-deleted")
 
 
+@pytest.mark.requires("snapshotDataSource")
 def test_pvc_deleted_before_snapshot(cluster: ClusterActions) -> None:
     """The snapshot survives its source PVC and is still restorable; then all goes."""
     pvc = cluster.bound_pvc()
@@ -86,16 +119,35 @@ def test_pvc_deleted_before_snapshot(cluster: ClusterActions) -> None:
     cluster.wait_gone(content, op="content-deleted")
 
 
-def test_pvc_deleted_while_restore_in_flight(cluster: ClusterActions) -> None:
-    """Deleting the source PVC and the snapshot while a restore is provisioning ends clean."""
+@pytest.mark.requires("snapshotDataSource")
+def test_pvc_deleted_while_restore_in_flight(
+    profile: Profile, request: pytest.FixtureRequest
+) -> None:
+    """Deleting the source PVC while a restore waits to be provisioned ends clean.
+
+    The restore uses the WaitForFirstConsumer class, so it is certainly still waiting
+    (not yet provisioned) when its snapshot's source PVC and PV go; a consumer then
+    makes it provision, from the snapshot alone, with the data of snapshot time. Then
+    the snapshot, its content and the restore go without anything stuck.
+    """
+    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
+        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
+    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
-    restore = cluster.restore(snap)
+    pv = cluster.pv_of(pvc)
+    restore = cluster.restore(snap, late_binding=True)
+    cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
     cluster.delete(pvc)
-    restored = cluster.wait_bound(restore, op="restore-bound")
+    cluster.wait_gone(pv, op="pv-deleted")
+    assert cluster.read_data(restore).sha256 == written.sha256, (
+        "restored data sha256 differs from the source at snapshot time: the restore "
+        "provisioned after its source was deleted lost the data"
+    )
+    restored_pv = cluster.pv_of(restore)
     cluster.delete(snap)
     cluster.wait_gone(content, op="content-deleted")
-    restored_pv = cluster.pv_of(restored)
-    cluster.delete(restored)
+    cluster.delete(restore)
     cluster.wait_gone(restored_pv, op="pv-deleted")

@@ -1,79 +1,103 @@
-"""negative: bad input ends in a clear error status or event, never a hang or a volume."""
+"""negative: bad input ends in the error that names it, never a hang or a volume.
+
+Each test names the refusal it expects (``conformance.expected``): the component that
+must say it and its known wordings. An unrelated warning about the same object does not
+pass a test, and "never ready" is watched over the whole errorStatus window.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from conformance.actions import ClusterActions, name_of
+from conformance import expected
+from conformance.actions import ClusterActions
 from conformance.kube import Invalid
-from conformance.waits import WaitTimeout
+from conformance.waits import pvc_bound, snapshot_ready
 
 pytestmark = [pytest.mark.area("negative"), pytest.mark.requires("snapshotDataSource")]
 
+Obj = dict[str, Any]
 
-def _assert_error_not_ready(cluster: ClusterActions, snap: dict[str, object], why: str) -> None:
-    errored = cluster.wait_error(snap, describe=why)
-    assert (errored.get("status") or {}).get("readyToUse") is not True, f"{why}: became ready"
+
+def _assert_refused(cluster: ClusterActions, snap: Obj, refusal: expected.ExpectedError) -> None:
+    """The snapshot is refused with ``refusal``'s error and was not ready at any point."""
+    watched = cluster.refusal(snap, refusal)
+    assert watched.ever(snapshot_ready) is None, f"{refusal.case}: the snapshot became ready"
+    assert watched.said, watched.missing()
+
+
+def _assert_restore_refused(
+    cluster: ClusterActions, pvc: Obj, refusal: expected.ExpectedError
+) -> None:
+    """The restore is refused with ``refusal``'s event and is Pending with no volume."""
+    watched = cluster.refusal(pvc, refusal)
+    assert watched.ever(pvc_bound) is None, f"{refusal.case}: the PVC was bound"
+    current = cluster.get(pvc)
+    assert current["status"]["phase"] == "Pending", f"{refusal.case}: the PVC is not Pending"
+    assert not current["spec"].get("volumeName"), f"{refusal.case}: a volume was bound"
+    assert watched.said, watched.missing()
 
 
 def test_snapshot_of_missing_pvc_reports_error(cluster: ClusterActions) -> None:
+    """A snapshot of a PVC that does not exist reports that the PVC is missing."""
     missing = {"kind": "PersistentVolumeClaim", "metadata": {"name": "snapconf-no-such-pvc"}}
     snap = cluster.snapshot(missing)
-    _assert_error_not_ready(cluster, snap, "a snapshot of a PVC that does not exist")
+    _assert_refused(cluster, snap, expected.SNAPSHOT_OF_MISSING_PVC)
 
 
 def test_snapshot_with_missing_class_reports_error(cluster: ClusterActions) -> None:
+    """A snapshot naming a VolumeSnapshotClass that does not exist reports the class missing."""
     pvc = cluster.bound_pvc()
     snap = cluster.snapshot(pvc, snapshot_class="snapconf-no-such-class")
-    _assert_error_not_ready(cluster, snap, "a snapshot naming a class that does not exist")
+    _assert_refused(cluster, snap, expected.SNAPSHOT_WITH_MISSING_CLASS)
 
 
 def test_snapshot_with_class_of_other_driver_reports_error(cluster: ClusterActions) -> None:
+    """A snapshot whose class names a driver nobody serves never becomes ready, and says why.
+
+    No csi-snapshotter serves that driver: the snapshot-controller makes the content for
+    it and says it waits for that driver; the snapshot must stay unready all the while.
+    """
     pvc = cluster.bound_pvc()
     other = cluster.foreign_snapshot_class()
     snap = cluster.snapshot(pvc, snapshot_class=other)
     cluster.mark_broken(snap)
-    # No sidecar serves that driver: the content is made for it and waits, never ready.
-    with pytest.raises(WaitTimeout):
-        cluster.wait_ready(snap, timeout=cluster.profile.timeouts.error_status)
+    watched = cluster.refusal(snap, expected.SNAPSHOT_OF_CLASS_WITHOUT_DRIVER, whole_window=True)
+    assert watched.ever(snapshot_ready) is None, "a snapshot of a driver nobody serves became ready"
+    assert watched.said, watched.missing()
     content = cluster.content_of(snap)
     assert content["spec"]["driver"] == "other.snapconf.io", "the content names another driver"
-    assert (cluster.get(snap).get("status") or {}).get("readyToUse") is not True
-    reasons = {e.get("reason") for e in cluster.events(snap)}
-    assert reasons, "nothing tells the user why the snapshot is not ready (no events)"
 
 
 def test_snapshot_of_unbound_pvc_reports_error(cluster: ClusterActions) -> None:
+    """A snapshot of a PVC that is not bound reports that its source is not bound."""
     pending = cluster.pvc(storage_class="snapconf-no-such-storage-class")
     snap = cluster.snapshot(pending)
-    _assert_error_not_ready(cluster, snap, "a snapshot of an unbound PVC")
+    _assert_refused(cluster, snap, expected.SNAPSHOT_OF_UNBOUND_PVC)
 
 
 @pytest.mark.parametrize("sources", ["both", "none"])
 def test_invalid_snapshot_source_is_rejected_by_api(cluster: ClusterActions, sources: str) -> None:
+    """A VolumeSnapshot naming both a PVC and a content, or neither, is rejected on create."""
     pvc_name = "any-pvc" if sources == "both" else None
     content_name = "any-content" if sources == "both" else None
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid, match=r"(?i)exactly one of"):
         cluster.raw_snapshot(source_pvc=pvc_name, source_content=content_name)
 
 
 def test_restore_from_missing_snapshot_stays_pending(cluster: ClusterActions) -> None:
+    """A restore from a VolumeSnapshot that does not exist stays Pending and says so."""
     ghost = {"kind": "VolumeSnapshot", "metadata": {"name": "snapconf-no-such-snapshot"}}
     pvc = cluster.restore(ghost)
-    warning = cluster.wait_warning(pvc, describe="a restore from a snapshot that does not exist")
-    assert warning.get("message")
-    current = cluster.get(pvc)
-    assert current["status"]["phase"] == "Pending"
-    assert not current["spec"].get("volumeName"), "a volume was bound for a missing snapshot"
+    _assert_restore_refused(cluster, pvc, expected.RESTORE_FROM_MISSING_SNAPSHOT)
 
 
 def test_restore_from_unready_snapshot_stays_pending(cluster: ClusterActions) -> None:
+    """A restore from a snapshot that never becomes ready stays Pending and says so."""
     missing = {"kind": "PersistentVolumeClaim", "metadata": {"name": "snapconf-no-such-pvc"}}
     unready = cluster.snapshot(missing)
     pvc = cluster.restore(unready)
-    warning = cluster.wait_warning(pvc, describe="a restore from a snapshot that is not ready")
-    assert warning.get("message")
-    current = cluster.get(pvc)
-    assert current["status"]["phase"] == "Pending"
-    assert not current["spec"].get("volumeName")
-    assert name_of(unready)
+    _assert_restore_refused(cluster, pvc, expected.RESTORE_FROM_UNREADY_SNAPSHOT)
+    assert not snapshot_ready(cluster.get(unready)), "the snapshot of a missing PVC became ready"

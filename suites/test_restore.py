@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import expected
 from conformance.actions import ClusterActions
 from conformance.params import VOLUME_MODES
 from conformance.profile import Profile
 from conformance.units import parse_quantity
+from conformance.waits import pvc_bound
 
 pytestmark = [pytest.mark.area("restore"), pytest.mark.requires("snapshotDataSource")]
 
@@ -24,7 +26,10 @@ def test_restore_holds_data_at_snapshot_time(cluster: ClusterActions, mode: str)
     restored = cluster.wait_bound(cluster.restore(snap, mode=mode), op="restore-bound")
     got = cluster.read_data(restored, mode=mode)
     assert got.sha256 != "missing", "restored data sha256 missing: the restored volume is empty"
-    assert got.sha256 != after.sha256, "restored data is the source's data after the snapshot"
+    assert got.sha256 != after.sha256, (
+        "restored data sha256 differs from the source at snapshot time: the restore holds "
+        "the source's current data (the snapshot is not a point-in-time copy)"
+    )
     assert got.sha256 == before.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
@@ -98,33 +103,44 @@ def test_restored_filesystem_grows_to_larger_size(
 
 
 def test_restore_smaller_than_restore_size_does_not_bind(cluster: ClusterActions) -> None:
-    """A restore below restoreSize stays Pending with a clear event and loses no data."""
+    """A restore below restoreSize is refused, stays Pending, and the source keeps its data."""
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
     size = parse_quantity(snap["status"]["restoreSize"])
     too_small = cluster.restore(snap, size=max(size // 2, 1))
-    warning = cluster.wait_warning(too_small, describe="a restore smaller than restoreSize")
-    assert warning.get("message"), "the warning event has no message"
+    watched = cluster.refusal(too_small, expected.RESTORE_SMALLER_THAN_RESTORE_SIZE)
+    assert watched.ever(pvc_bound) is None, "a restore smaller than restoreSize was bound"
+    assert watched.said, watched.missing()
     assert cluster.get(too_small)["status"]["phase"] == "Pending"
-    assert cluster.read_data(pvc).sha256 == written.sha256
+    assert cluster.read_data(pvc).sha256 == written.sha256, "the source lost its data"
 
 
-def test_restore_of_each_snapshot_gives_its_own_data(cluster: ClusterActions) -> None:
-    """Two snapshots of one volume, taken between writes, each restore their own data."""
-    pvc = cluster.bound_pvc()
-    first = cluster.write_data(pvc)
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_restore_of_each_snapshot_gives_its_own_data(cluster: ClusterActions, mode: str) -> None:
+    """Snapshots taken between writes each restore the data of their own moment.
+
+    v1, snapshot A, v2, snapshot B, v3: A holds v1 and B holds v2, never the source's
+    current v3 nor each other's data.
+    """
+    pvc = cluster.bound_pvc(mode=mode)
+    first = cluster.write_data(pvc, mode=mode)
     snap_first = cluster.ready_snapshot(pvc)
-    second = cluster.write_data(pvc)
+    second = cluster.write_data(pvc, mode=mode)
     snap_second = cluster.ready_snapshot(pvc)
+    third = cluster.write_data(pvc, mode=mode)
     restored = {
-        "first": cluster.wait_bound(cluster.restore(snap_first), op="restore-bound"),
-        "second": cluster.wait_bound(cluster.restore(snap_second), op="restore-bound"),
+        "first": cluster.wait_bound(cluster.restore(snap_first, mode=mode), op="restore-bound"),
+        "second": cluster.wait_bound(cluster.restore(snap_second, mode=mode), op="restore-bound"),
     }
-    got = {which: cluster.read_data(pvc_).sha256 for which, pvc_ in restored.items()}
+    got = {which: cluster.read_data(pvc_, mode=mode).sha256 for which, pvc_ in restored.items()}
     assert got["first"] != second.sha256, (
         "restored data sha256 differs from the source at snapshot time: the first snapshot "
         "restored the data of the second"
+    )
+    assert third.sha256 not in got.values(), (
+        "restored data sha256 differs from the source at snapshot time: a restore holds the "
+        "source's current data, written after both snapshots"
     )
     assert got == {"first": first.sha256, "second": second.sha256}, (
         "restored data sha256 differs from the source at snapshot time"
@@ -156,3 +172,33 @@ def test_parallel_restores_hold_same_data(cluster: ClusterActions) -> None:
     assert sums == [written.sha256] * len(restores), (
         "restored data sha256 differs from the source at snapshot time"
     )
+
+
+@pytest.mark.requires("block")
+def test_restore_in_another_volume_mode_needs_permission(cluster: ClusterActions) -> None:
+    """A Filesystem snapshot restored as Block is refused unless its content allows it.
+
+    The external-provisioner's volume-mode-conversion protection refuses a restore whose
+    volumeMode differs from the content's ``sourceVolumeMode``; the content annotation
+    ``snapshot.storage.kubernetes.io/allow-volume-mode-change: "true"`` lifts it. Then the
+    request reaches the driver, which converts (the restore binds) or refuses with its
+    own error, never with the permission error.
+    """
+    pvc = cluster.bound_pvc()
+    snap = cluster.ready_snapshot(pvc)
+    as_block = cluster.restore(snap, mode="Block")
+    watched = cluster.refusal(as_block, expected.VOLUME_MODE_CHANGE)
+    assert watched.ever(pvc_bound) is None, (
+        "a Filesystem snapshot was restored as Block although its content does not allow it"
+    )
+    assert watched.said, watched.missing()
+
+    cluster.allow_volume_mode_change(snap)
+    allowed = cluster.restore(snap, mode="Block")
+    answer = cluster.refusal(allowed, expected.DRIVER_REFUSES_VOLUME_MODE_CHANGE)
+    if answer.said is None:  # the driver converts: the restore binds
+        cluster.wait_bound(allowed, op="restore-bound")
+    else:
+        assert not expected.VOLUME_MODE_CHANGE.says(answer.said), (
+            f"the annotated content still refuses the volume mode change: {answer.said}"
+        )

@@ -1,0 +1,93 @@
+"""Creation times judged for sense, and the table of expected refusals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conformance import expected
+from conformance.timestamps import creation_time_problem, creation_times_disagree, parse_rfc3339
+
+REQUESTED = parse_rfc3339("2026-12-07T19:30:00Z")
+
+
+def problem(value: object, now: float = REQUESTED + 2, skew: float = 5.0) -> str | None:
+    return creation_time_problem(
+        value, field="VolumeSnapshot s status.creationTime", requested=REQUESTED, now=now, skew=skew
+    )
+
+
+def test_a_time_between_request_and_read_is_fine() -> None:
+    assert problem("2026-12-07T19:30:01Z") is None
+    assert problem(int((REQUESTED + 1.5) * 1e9)) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "symptom"),
+    [
+        (None, "is missing"),
+        ("", "is missing"),
+        ("1970-01-01T00:00:00Z", "1970, the zero time"),
+        (0, "1970, the zero time"),
+        ("yesterday", "not a time"),
+        ("2026-12-07T18:30:01Z", "before the snapshot was requested"),
+        ("2026-12-07T20:30:01Z", "in the future"),
+    ],
+)
+def test_a_time_that_makes_no_sense_is_named(value: object, symptom: str) -> None:
+    message = problem(value)
+    assert message is not None
+    assert symptom in message
+    assert message.startswith("VolumeSnapshot s status.creationTime")
+
+
+def test_clock_skew_is_allowed_both_ways() -> None:
+    assert problem("2026-12-07T19:29:57Z", skew=5) is None
+    assert problem("2026-12-07T19:30:06Z", now=REQUESTED + 2, skew=5) is None
+    assert problem("2026-12-07T19:30:09Z", now=REQUESTED + 2, skew=5) is not None
+
+
+def test_snapshot_and_content_times_agree_to_the_second() -> None:
+    nanos = int((REQUESTED + 0.7) * 1e9)
+    assert creation_times_disagree("2026-12-07T19:30:00Z", nanos, field="f") is None
+    message = creation_times_disagree("2026-12-07T19:31:00Z", nanos, field="f")
+    assert message is not None
+    assert "59s apart" in message
+
+
+def test_every_refusal_names_component_reasons_and_valid_wordings() -> None:
+    assert len({e.case for e in expected.TABLE}) == len(expected.TABLE)
+    for entry in expected.TABLE:
+        assert entry.component
+        assert entry.reasons
+        assert entry.wordings
+        for wording in entry.wordings:
+            re.compile(wording)
+
+
+def test_a_refusal_counts_only_with_its_reason_and_wording() -> None:
+    entry = expected.CONTENT_WITH_WRONG_UID
+    right = {
+        "reason": "SnapshotContentMisbound",
+        "message": "VolumeSnapshotContent c is bound to a different snapshot",
+    }
+    assert entry.event_message(right)
+    assert entry.event_message({**right, "reason": "FailedScheduling"}) is None
+    assert entry.event_message({**right, "message": "image pull backoff"}) is None
+    snap = {"status": {"error": {"message": right["message"]}}}
+    assert entry.status_message(snap) == right["message"]
+    assert entry.status_message({"status": {"error": {"message": "timeout"}}}) is None
+
+
+def test_the_volume_mode_refusal_matches_the_provisioners_words() -> None:
+    said = (
+        'failed to provision volume with StorageClass "sc": error getting handle for '
+        "DataSource Type VolumeSnapshot by Name snap: requested volume ns/pvc modifies the "
+        "mode of the source volume but does not have permission to do so. "
+        "snapshot.storage.kubernetes.io/allow-volume-mode-change annotation is not present "
+        "on snapshotcontent snapcontent-1"
+    )
+    assert expected.VOLUME_MODE_CHANGE.event_message(
+        {"reason": "ProvisioningFailed", "message": said}
+    )
