@@ -117,6 +117,7 @@ def _new_record(nodeid: str) -> dict[str, Any]:
         "worker": "main",
         "timings": [],
         "diagnostics": None,
+        "notes": [],
     }
 
 
@@ -148,6 +149,7 @@ class Recorder:
                 if key in payload:
                     record[key] = payload[key]
             record["timings"].extend(_timings(payload.get("timings")))
+            record["notes"].extend(str(n) for n in payload.get("notes") or [])
             if payload.get("diagnostics"):
                 found = dict(payload["diagnostics"])
                 if record["diagnostics"]:

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.kube import Gone, Kind, NotFound, lookup
+from conformance.kube import Conflict, Gone, Kind, NotFound, lookup
 
 Obj = dict[str, Any]
 
@@ -29,6 +29,19 @@ def _matches(obj: Obj, field_selector: str | None) -> bool:
     return True
 
 
+def _merge(base: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, None removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(base) if isinstance(base, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge(out.get(key), value)
+    return out
+
+
 class FakeKube:
     """The part of :class:`conformance.kube.KubeAPI` that waits and actions use."""
 
@@ -38,6 +51,7 @@ class FakeKube:
         self.history: list[tuple[int, str, Obj]] = []  # (revision, type, object)
         self.script: list[list[tuple[str, Obj]] | type[Gone]] = []
         self.watches = 0
+        self.patches: list[tuple[str, str, Obj]] = []
 
     # ----------------------------------------------------------- changes
 
@@ -136,11 +150,50 @@ class FakeKube:
             and obj.get("involvedObject", {}).get("name") == name
         ]
 
-    def patch(self, *args: Any, **kwargs: Any) -> Obj:
-        raise NotImplementedError
+    def patch(
+        self,
+        kind: Kind | str,
+        name: str,
+        namespace: str | None,
+        patch: Obj | list[Obj],
+        *,
+        merge: bool = True,
+    ) -> Obj:
+        """A JSON merge patch; a ``metadata.resourceVersion`` in it must match (else 409)."""
+        assert merge, "the fake takes merge patches only"
+        assert isinstance(patch, dict)
+        current = self.get(kind, name, namespace)
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{kind} {name}: the object has been modified")
+        merged = _merge(current, patch)
+        self.patches.append((lookup(kind).kind, name, copy.deepcopy(patch)))
+        meta = merged["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            self.remove(kind if isinstance(kind, str) else kind.kind, name, namespace)
+            return merged
+        return self.put(merged)
 
-    def delete(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+    def delete(
+        self,
+        kind: Kind | str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        missing_ok: bool = True,
+        propagation: str = "Background",
+    ) -> None:
+        """Gone at once without finalizers; else marked for deletion, as the API server does."""
+        current = self.get_or_none(kind, name, namespace)
+        if current is None:
+            if not missing_ok:
+                raise NotFound(f"{kind} {name} not found")
+            return
+        if current["metadata"].get("finalizers"):
+            current["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
+            self.put(current)
+        else:
+            self.remove(current["kind"], name, namespace)
 
     def pod_log(self, *args: Any, **kwargs: Any) -> str:
         return ""

@@ -523,3 +523,14 @@ def test_no_notes_or_leaks_sections_without_them() -> None:
     assert section.all("ul", "leaks") == []
     # Without pods or nodes recorded, the components table has no "Where" column.
     assert len(section.all("table")[1].one("thead").one("tr").kids("th")) == 3
+
+
+def test_a_cleanup_note_is_shown_with_its_test_and_kept_in_results() -> None:
+    data = raw("all-passed")
+    note = "cleanup released VolumeSnapshot ns/s from the external-provisioner's finalizer"
+    data["tests"][0]["notes"] = [note]
+    results = RunResults.from_dict(data)
+    assert results.to_dict()["tests"][0]["notes"] == [note]
+    page = parse(render_html(results))
+    shown = [n.words for n in page.all("p", "note")]
+    assert f"note: {note}" in shown

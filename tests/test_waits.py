@@ -31,19 +31,19 @@ def event(name: str, reason: str, message: str, kind: str = "VolumeSnapshot") ->
 
 
 @pytest.fixture
-def kube() -> FakeKube:
+def api() -> FakeKube:
     return FakeKube()
 
 
 @pytest.fixture
-def waiter(kube: FakeKube) -> Waiter:
+def waiter(api: FakeKube) -> Waiter:
     clock = FakeClock()
-    return Waiter(kube, clock=clock, sleep=clock.sleep)
+    return Waiter(api, clock=clock, sleep=clock.sleep)
 
 
-def test_observe_keeps_a_state_that_came_and_went(kube: FakeKube, waiter: Waiter) -> None:
-    created = kube.put(snapshot(readyToUse=False))
-    kube.script = [
+def test_observe_keeps_a_state_that_came_and_went(api: FakeKube, waiter: Waiter) -> None:
+    created = api.put(snapshot(readyToUse=False))
+    api.script = [
         [("MODIFIED", snapshot(readyToUse=True)), ("MODIFIED", snapshot(readyToUse=False))]
     ]
     seen = waiter.observe(
@@ -53,36 +53,36 @@ def test_observe_keeps_a_state_that_came_and_went(kube: FakeKube, waiter: Waiter
     assert any(snapshot_ready(s) for s in seen), "a moment of readiness inside the window is kept"
 
 
-def test_observe_runs_the_whole_window_across_stream_ends(kube: FakeKube, waiter: Waiter) -> None:
-    kube.put(snapshot(readyToUse=False))
+def test_observe_runs_the_whole_window_across_stream_ends(api: FakeKube, waiter: Waiter) -> None:
+    api.put(snapshot(readyToUse=False))
     waiter.observe("VolumeSnapshot", "snap", NS, window=5, op="w")
-    assert kube.watches > 1, "a watch that ended early was not opened again within the window"
+    assert api.watches > 1, "a watch that ended early was not opened again within the window"
 
 
-def test_observe_stops_at_the_stop_condition(kube: FakeKube, waiter: Waiter) -> None:
-    kube.put(snapshot())
-    kube.script = [[("MODIFIED", snapshot(error={"message": "boom"})), ("MODIFIED", snapshot())]]
+def test_observe_stops_at_the_stop_condition(api: FakeKube, waiter: Waiter) -> None:
+    api.put(snapshot())
+    api.script = [[("MODIFIED", snapshot(error={"message": "boom"})), ("MODIFIED", snapshot())]]
     seen = waiter.observe(
         "VolumeSnapshot", "snap", NS, window=30, op="w",
         stop=lambda o: bool(o and o["status"].get("error")),
     )  # fmt: skip
     assert seen[-1] is not None
     assert seen[-1]["status"]["error"]["message"] == "boom"
-    assert kube.watches == 1
+    assert api.watches == 1
 
 
-def test_observe_records_deletion_as_none(kube: FakeKube, waiter: Waiter) -> None:
-    created = kube.put(snapshot())
-    kube.script = [[("DELETED", snapshot())]]
+def test_observe_records_deletion_as_none(api: FakeKube, waiter: Waiter) -> None:
+    created = api.put(snapshot())
+    api.script = [[("DELETED", snapshot())]]
     seen = waiter.observe(
         "VolumeSnapshot", "snap", NS, window=2, op="w", since=created["metadata"]["resourceVersion"]
     )
     assert seen[0] is None
 
 
-def test_until_relists_after_gone(kube: FakeKube, waiter: Waiter) -> None:
-    kube.put(snapshot(readyToUse=False))
-    kube.script = [Gone, [("MODIFIED", snapshot(readyToUse=True))]]
+def test_until_relists_after_gone(api: FakeKube, waiter: Waiter) -> None:
+    api.put(snapshot(readyToUse=False))
+    api.script = [Gone, [("MODIFIED", snapshot(readyToUse=True))]]
     got = waiter.until(
         "VolumeSnapshot", "snap", NS, snapshot_ready, timeout=30, op="ready", describe="ready"
     )
@@ -90,9 +90,9 @@ def test_until_relists_after_gone(kube: FakeKube, waiter: Waiter) -> None:
     assert got["status"]["readyToUse"] is True
 
 
-def test_until_timeout_names_the_last_state_and_events(kube: FakeKube, waiter: Waiter) -> None:
-    kube.put(snapshot(readyToUse=False, error={"message": "driver said no"}))
-    kube.put(event("snap", "SnapshotCreationFailed", "rpc error: code = Internal"))
+def test_until_timeout_names_the_last_state_and_events(api: FakeKube, waiter: Waiter) -> None:
+    api.put(snapshot(readyToUse=False, error={"message": "driver said no"}))
+    api.put(event("snap", "SnapshotCreationFailed", "rpc error: code = Internal"))
     with pytest.raises(WaitTimeout) as caught:
         waiter.until(
             "VolumeSnapshot", "snap", NS, snapshot_ready, timeout=2, op="ready",
@@ -104,9 +104,9 @@ def test_until_timeout_names_the_last_state_and_events(kube: FakeKube, waiter: W
     assert "Warning SnapshotCreationFailed: rpc error: code = Internal" in text
 
 
-def test_first_event_skips_an_unrelated_warning(kube: FakeKube, waiter: Waiter) -> None:
-    kube.put(event("snap", "FailedPull", "image pull backoff"))
-    kube.script = [
+def test_first_event_skips_an_unrelated_warning(api: FakeKube, waiter: Waiter) -> None:
+    api.put(event("snap", "FailedPull", "image pull backoff"))
+    api.script = [
         [("ADDED", event("snap", "SnapshotContentMisbound", "bound to a different snapshot"))]
     ]
     got = waiter.first_event(
@@ -117,9 +117,9 @@ def test_first_event_skips_an_unrelated_warning(kube: FakeKube, waiter: Waiter) 
 
 
 def test_first_event_times_out_when_only_unrelated_warnings_come(
-    kube: FakeKube, waiter: Waiter
+    api: FakeKube, waiter: Waiter
 ) -> None:
-    kube.put(event("snap", "FailedPull", "image pull backoff"))
+    api.put(event("snap", "FailedPull", "image pull backoff"))
     with pytest.raises(WaitTimeout):
         waiter.first_event(
             NS, "involvedObject.name=snap", timeout=2, op="e", describe="the misbinding",

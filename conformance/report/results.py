@@ -231,6 +231,8 @@ class TestRecord:
     worker: str = "main"
     timings: list[Timing] = field(default_factory=list)
     diagnostics: Diagnostics | None = None
+    notes: list[str] = field(default_factory=list)
+    """What cleanup did that a reader should know (another component's stall it undid)."""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -253,7 +255,7 @@ class TestRecord:
             "worker": self.worker,
             "timings": [t.to_dict() for t in self.timings],
             "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
-        }
+        } | ({"notes": list(self.notes)} if self.notes else {})
 
     @classmethod
     def from_dict(cls, data: object, where: str = "test") -> TestRecord:
@@ -280,6 +282,7 @@ class TestRecord:
             duration=_number(d, "duration", where),
             worker=_str(d, "worker", where),
             timings=_items(d, "timings", where, Timing.from_dict),
+            notes=_str_list(d, "notes", where) if "notes" in d else [],
             diagnostics=(
                 None
                 if raw_diag is None
