@@ -593,6 +593,8 @@ class KubeAPI(Protocol):
         *,
         tail_lines: int | None = 500,
         previous: bool = False,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
     ) -> str:
         """See :meth:`Kube.pod_log`."""
 
@@ -1093,6 +1095,8 @@ class Kube:
         *,
         tail_lines: int | None = 500,
         previous: bool = False,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
     ) -> str:
         """The log of one container of a pod: its last ``tail_lines`` lines, as text.
 
@@ -1103,6 +1107,9 @@ class Kube:
                 refuses None for a pod of several containers).
             tail_lines: how many lines from the end; None for the whole log.
             previous: the log of the container's previous run (after a restart).
+            since_seconds: only lines of the last so many seconds (by the node's clock).
+            timestamps: prefix every line with the runtime's RFC 3339 time (UTC, in
+                nanoseconds) and a space, so lines can be cut to a time window.
 
         Returns:
             The log, undecodable bytes replaced; ``""`` when the pod does not exist (it
@@ -1118,6 +1125,10 @@ class Kube:
             query.append(("tailLines", tail_lines))
         if previous:
             query.append(("previous", True))
+        if since_seconds is not None:
+            query.append(("sinceSeconds", max(1, int(since_seconds))))
+        if timestamps:
+            query.append(("timestamps", True))
         path = KINDS["Pod"].path(namespace, name) + "/log"
 
         def read() -> str:

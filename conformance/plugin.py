@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from conformance.actions import ClusterActions, SessionClasses, validate_namespace_prefix
+from conformance.diagnostics import Window
 from conformance.diagnostics import collect as collect_diagnostics
 from conformance.kube import Kube, KubeError
 from conformance.manifests import Renderer
@@ -115,6 +116,9 @@ class SessionState:
     report_path: Path | None = None
     conformant: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # on the testbed, the host processes' log files that failures carry (None elsewhere)
+    host_logs: dict[str, Path] | None = None
+    host_logs_asked: bool = False
 
     def kube(self) -> Kube:
         with self.lock:
@@ -122,11 +126,20 @@ class SessionState:
                 self.kube_client = Kube(self.settings.kubeconfig)
             return self.kube_client
 
+    def testbed_host_logs(self) -> dict[str, Path] | None:
+        """The testbed's snapshot/CSI log files when the kubeconfig is the testbed's (cached)."""
+        with self.lock:
+            if not self.host_logs_asked:
+                self.host_logs = _testbed_host_logs(self.settings.kubeconfig)
+                self.host_logs_asked = True
+            return self.host_logs
+
 
 STATE = pytest.StashKey[SessionState]()
 TRACKER = pytest.StashKey[Tracker]()
 TIMINGS = pytest.StashKey[Timings]()
 FAILED = pytest.StashKey[bool]()
+STARTED = pytest.StashKey[float]()
 RECORDER = pytest.StashKey[Recorder]()
 OLD_SIGTERM = pytest.StashKey[Any]()
 
@@ -459,6 +472,8 @@ def pytest_runtest_makereport(
     the controller with the rest of the report (and which stays out of junit.xml).
     """
     report: pytest.TestReport = yield
+    if call.when == "setup":
+        item.stash[STARTED] = call.start
     state = item.config.stash[STATE]
     if not _uses_cluster(item):
         return report  # not a conformance test (e.g. a unit test in a project using us)
@@ -472,7 +487,14 @@ def pytest_runtest_makereport(
         item.stash[FAILED] = True
         tracker = item.stash.get(TRACKER, None)
         if tracker is not None and report.when != "teardown":
-            diagnostics = collect_diagnostics(tracker)
+            window = Window(item.stash.get(STARTED, call.start), call.stop)
+            diagnostics = collect_diagnostics(
+                tracker,
+                window,
+                host_logs=state.testbed_host_logs(),
+                driver_pods=state.profile.driver_pods,
+                clock_skew=state.profile.timeouts.clock_skew,
+            )
             payload["diagnostics"] = diagnostics
             attach_diagnostics(diagnostics)
             for title, text in _diagnostic_sections(diagnostics):
@@ -489,6 +511,23 @@ def _uses_cluster(item: pytest.Item) -> bool:
     return bool(_area(item)) or any(f in fixtures for f in ("cluster", "kube", "tracker"))
 
 
+def _testbed_host_logs(kubeconfig: str | None) -> dict[str, Path] | None:
+    """On the embedded testbed: the log file of each snapshot and CSI host process.
+
+    Those are the components a failed test's diagnostics carry the logs of (the driver,
+    the interposer, the sidecars, the snapshot-controller); elsewhere (None) they are
+    pods. Asked at a session's first failure: the testbed package is only imported then.
+    """
+    from conformance.testbed.cluster import COMPONENTS
+    from conformance.testbed.layout import Layout
+
+    layout = Layout.default()
+    if not layout.serves(kubeconfig):
+        return None
+    csi = COMPONENTS[COMPONENTS.index("snapshot-controller") :]
+    return {name: layout.log(name) for name in csi}
+
+
 def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:
     sections = []
     events = diagnostics.get("events") or []
@@ -498,8 +537,26 @@ def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:
     for obj in diagnostics.get("objects") or []:
         sections.append((f"{obj['kind']} {obj.get('namespace') or ''}/{obj['name']}", obj["yaml"]))
     for log in diagnostics.get("logs") or []:
-        sections.append((f"log {log['pod']}/{log['container']}", log["text"]))
+        text = _terminal_tail(log["text"]) if log.get("component") else log["text"]
+        sections.append((f"log {log['pod']}/{log['container']}", text))
     return sections
+
+
+TERMINAL_LOG_LINES = 25
+
+
+def _terminal_tail(text: str) -> str:
+    """A component log's ``#`` header and last lines: the whole window is in the report."""
+    lines = text.splitlines()
+    header = 0
+    while header < len(lines) and lines[header].startswith("# "):
+        header += 1
+    body = lines[header:]
+    if len(body) <= TERMINAL_LOG_LINES:
+        return text
+    hidden = len(body) - TERMINAL_LOG_LINES
+    note = f"# ... {hidden} earlier lines of the window: see results.json / report.html"
+    return "\n".join([*lines[:header], note, *body[-TERMINAL_LOG_LINES:]]) + "\n"
 
 
 class _ResultsCollector:

@@ -157,6 +157,7 @@ TIMEOUT_KEYS: Final = {
     "delete": "delete",
     "dataSourceProvision": "data_source_provision",
     "errorStatus": "error_status",
+    "clockSkew": "clock_skew",
 }
 
 
@@ -165,7 +166,10 @@ class Timeouts:
     """How long each awaited state may take, in seconds (defaults follow the e2e framework).
 
     ``error_status`` is how long a negative test waits for an error to show in a status or
-    an Event; it is short because the error usually comes at once.
+    an Event; it is short because the error usually comes at once. ``clock_skew`` is not a
+    wait: it is how far the driver's or backend's clock (and a node's, for the timestamps
+    of pod logs) may be from this machine's when times they report are compared with ours
+    (snapshot creation times; the window of the component logs a failed test carries).
     """
 
     claim_provision: float = 300.0
@@ -175,6 +179,7 @@ class Timeouts:
     delete: float = 300.0
     data_source_provision: float = 300.0
     error_status: float = 60.0
+    clock_skew: float = 5.0
 
     def to_dict(self) -> dict[str, str]:
         """The profile form, Go-style durations keyed like the YAML (``claimProvision: 5m``)."""
@@ -211,13 +216,31 @@ class Stress:
 
 
 @dataclass(frozen=True)
+class PodSelector:
+    """Pods of the driver under test: a label selector in one namespace.
+
+    A failed test carries the logs of every container of the matching pods (the driver and
+    its CSI sidecars) for the test's time window.
+    """
+
+    namespace: str
+    selector: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The profile form (``{"namespace": ..., "selector": ...}``)."""
+        return {"namespace": self.namespace, "selector": self.selector}
+
+
+@dataclass(frozen=True)
 class Profile:
     """A validated driver profile; build one with :func:`load_profile`.
 
     ``storage_class`` and ``snapshot_class`` are always set (loading refuses a profile
     without either); ``wffc_storage_class`` is optional and its absence skips the
     late-binding tests. ``capabilities`` holds what the file declares, in file order; a
-    capability it does not mention is not declared. ``source`` is where the profile came
+    capability it does not mention is not declared. ``driver_pods`` name the driver's pods
+    whose logs a failed test carries (none: only the snapshot-controller's, or on the
+    embedded testbed its host processes' logs). ``source`` is where the profile came
     from and ``format`` which syntax it used (``"snapconf"`` or ``"e2e"``).
     """
 
@@ -231,6 +254,7 @@ class Profile:
     timeouts: Timeouts = field(default_factory=Timeouts)
     workload: Workload = field(default_factory=Workload)
     stress: Stress = field(default_factory=Stress)
+    driver_pods: tuple[PodSelector, ...] = ()
     source: str = "<string>"
     format: str = "snapconf"
 
@@ -260,6 +284,8 @@ class Profile:
         out["timeouts"] = self.timeouts.to_dict()
         out["workload"] = self.workload.to_dict()
         out["stress"] = self.stress.to_dict()
+        if self.driver_pods:
+            out["driverPods"] = [pods.to_dict() for pods in self.driver_pods]
         return out
 
 
@@ -403,6 +429,8 @@ def _load_yaml(text: str) -> object:
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # A lowercase RFC 1123 subdomain: CSIDriver and class object names.
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A lowercase RFC 1123 label: namespace names.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def _join(path: str, key: str | int) -> str:
@@ -527,6 +555,45 @@ def _driver_name(value: object, path: str) -> str:
             "63 characters, like hostpath.csi.k8s.io)",
         )
     return name
+
+
+def _namespace(value: object, path: str) -> str:
+    name = _string(value, path)
+    if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        raise _Invalid(
+            path,
+            f"{name!r} is not a valid namespace name (a DNS label: at most 63 lowercase "
+            "letters, digits and '-')",
+        )
+    return name
+
+
+def _driver_pods(value: object, path: str) -> tuple[PodSelector, ...]:
+    """``driverPods``: a list of ``{namespace, selector}``; absent or empty is none."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _Invalid(
+            path,
+            'expected a list like [{namespace: csi, selector: "app=my-csi"}], '
+            f"got {_show(value)}",
+        )
+    found: list[PodSelector] = []
+    for i, item in enumerate(value):
+        where = _join(path, i)
+        entry = _mapping(item, where)
+        _check_keys(entry, ("namespace", "selector"), where)
+        for key in ("namespace", "selector"):
+            if entry.get(key) is None:
+                raise _Invalid(_join(where, key), "required")
+        pods = PodSelector(
+            namespace=_namespace(entry["namespace"], _join(where, "namespace")),
+            selector=_string(entry["selector"], _join(where, "selector")).strip(),
+        )
+        if pods in found:
+            raise _Invalid(where, f"{pods.namespace} {pods.selector!r} is listed twice")
+        found.append(pods)
+    return tuple(found)
 
 
 def _capabilities(value: object, path: str) -> dict[str, bool]:
@@ -672,6 +739,7 @@ _SNAPCONF_KEYS: Final = (
     "timeouts",
     "workload",
     "stress",
+    "driverPods",
 )
 
 
@@ -768,6 +836,7 @@ def _from_snapconf(doc: dict[str, object], source: str) -> Profile:
         timeouts=timeouts,
         workload=workload,
         stress=stress,
+        driver_pods=_driver_pods(doc.get("driverPods"), "driverPods"),
         source=source,
         format="snapconf",
     )
@@ -1005,6 +1074,7 @@ __all__ = [
     "ACCESS_MODES",
     "CAPABILITIES",
     "ClassSpec",
+    "PodSelector",
     "Profile",
     "ProfileError",
     "Sizes",

@@ -95,8 +95,16 @@ def manifests(name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
     return docs
 
 
+#: Rules of the shipped ClusterRole that only failure diagnostics use: pre-flight does not
+#: ask for them, and without them a failure's bundle says "logs unavailable: <reason>".
+OPTIONAL: frozenset[Permission] = frozenset({Permission("get", "", "pods", "log")})
+
+
 def required_permissions() -> list[Permission]:
-    """Every verb of every resource of the shipped ClusterRole, in file order."""
+    """Every verb of every resource of the shipped ClusterRole, in file order.
+
+    That includes the :data:`OPTIONAL` ones; :func:`missing_permissions` leaves them out.
+    """
     role = yaml.safe_load((rbac_dir() / "clusterrole.yaml").read_text(encoding="utf-8"))
     wanted: list[Permission] = []
     for rule in role["rules"]:
@@ -146,10 +154,13 @@ def identity(kube: Kube) -> str:
 def missing_permissions(kube: Kube) -> list[Permission]:
     """The shipped ClusterRole's permissions the identity lacks (empty when it has all).
 
+    :data:`OPTIONAL` permissions are not asked: a run works without them (only a failed
+    test's logs go missing, and its diagnostics say so).
+
     Raises:
         KubeError: the API server answered no access review (callers then skip the check).
     """
-    wanted = required_permissions()
+    wanted = [p for p in required_permissions() if p not in OPTIONAL]
     with ThreadPoolExecutor(max_workers=_PARALLEL_REVIEWS) as pool:
         allowed = list(pool.map(lambda p: can(kube, p), wanted))
     return [p for p, ok in zip(wanted, allowed, strict=True) if not ok]

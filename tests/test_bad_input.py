@@ -382,12 +382,21 @@ def test_preflight_unreachable() -> None:
 
 
 def test_preflight_forbidden_names_what_is_missing() -> None:
-    kube = FakeKube(denied={("list", "volumesnapshotclasses"), ("get", "pods/log")})
+    kube = FakeKube(denied={("list", "volumesnapshotclasses"), ("create", "pods")})
     [problem] = CHECK(kube, _profile())  # type: ignore[arg-type]
     assert problem.startswith("the kubeconfig's identity (jane) may not ")
     assert "list volumesnapshotclasses.snapshot.storage.k8s.io" in problem
-    assert "get pods/log" in problem
+    assert "create pods" in problem
     assert "manifests/rbac/clusterrole.yaml" in problem
+
+
+def test_preflight_does_not_require_pod_logs() -> None:
+    """Only failure diagnostics read pod logs: without them a bundle says why, no more."""
+    assert {rbac.Permission("get", "", "pods", "log")} == rbac.OPTIONAL
+    assert set(rbac.OPTIONAL) <= set(rbac.required_permissions())  # still in the role
+    profile = _profile()
+    kube = FakeKube(denied={("get", "pods/log")}, objects=_objects(profile.driver, profile.driver))
+    assert CHECK(kube, profile) == []  # type: ignore[arg-type]
 
 
 def test_preflight_identity_without_any_right_is_one_short_sentence() -> None:

@@ -610,6 +610,17 @@ def test_pod_log_defaults_and_whole_log() -> None:
     assert pool.requests[1]["url"].endswith("/pods/p/log?previous=true")
 
 
+def test_pod_log_since_and_timestamps_for_a_time_window() -> None:
+    k, pool = fake_kube((200, [b"2025-06-01T10:15:02.123456789Z a\n"]), (200, [b""]))
+    text = k.pod_log("p", "ns", "c", tail_lines=600, since_seconds=42, timestamps=True)
+    assert text == "2025-06-01T10:15:02.123456789Z a\n"
+    assert pool.requests[0]["url"].endswith(
+        "/pods/p/log?container=c&tailLines=600&sinceSeconds=42&timestamps=true"
+    )
+    k.pod_log("p", "ns", since_seconds=0)  # the API refuses 0: at least one second
+    assert pool.requests[1]["url"].endswith("/pods/p/log?tailLines=500&sinceSeconds=1")
+
+
 def test_pod_log_of_a_missing_pod_is_empty() -> None:
     k, pool = fake_kube((404, status(404, "NotFound", 'pods "p" not found')))
     assert k.pod_log("p", "ns", "main") == ""

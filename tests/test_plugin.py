@@ -699,6 +699,90 @@ def test_unreadable_objects_show_in_diagnostics(fake_cluster: pytest.Pytester) -
     result.stdout.fnmatch_lines(["*snapconf PersistentVolumeClaim ns-1/data*", "# unreadable: *"])
 
 
+TESTBED_FAILURE = """
+    import os
+    from datetime import datetime
+    from pathlib import Path
+
+
+    def klog(text):
+        return f"I{datetime.now():%m%d %H:%M:%S.%f}   7 snapshotter.go:1] {text}\\n"
+
+
+    def test_fails(tracker):
+        log = Path(os.environ["SNAPCONF_TESTBED_DIR"]) / "logs" / "csi-snapshotter.log"
+        with log.open("a", encoding="utf-8") as out:
+            out.write(klog("CreateSnapshot failed with --token=abc123"))
+            for i in range(40):
+                out.write(klog(f"busy {i}"))
+        tracker.adopt("PersistentVolumeClaim", "data", "ns-1")
+        assert False, "boom"
+"""
+
+
+def test_failure_on_the_testbed_carries_its_host_logs_for_the_window(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    testbed = pytester.path / "testbed"
+    (testbed / "logs").mkdir(parents=True)
+    kubeconfig = testbed / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n", encoding="utf-8")
+    (testbed / "logs" / "csi-snapshotter.log").write_text(
+        "\n==> 2020-01-01T00:00:00 csi-snapshotter --v=3\n"
+        "I0101 00:00:01.000000   7 snapshotter.go:1] long before the test\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SNAPCONF_TESTBED_DIR", str(testbed))
+    pytester.makeconftest(FAKE_KUBE_CONFTEST + RESULTS_CONFTEST)
+    pytester.makepyfile(test_testbed=TESTBED_FAILURE)
+    result = run(pytester, "--kubeconfig", str(kubeconfig))
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    # the terminal shows each component's header and its last lines ...
+    result.stdout.fnmatch_lines(
+        [
+            "*snapconf log testbed host/csi-snapshotter*",
+            f"# csi-snapshotter: {testbed / 'logs' / 'csi-snapshotter.log'}",
+            "# window: * to *",
+            "# ... 16 earlier lines of the window: see results.json / report.html",
+            "*busy 15",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*snapconf log testbed host/snapshot-controller*"])
+    assert "logs unavailable: No such file or directory" in out
+    assert "long before the test" not in out
+    assert "the fake cluster has no" not in out  # the testbed's logs need no API call
+    # ... and the record the whole window, redacted
+    [record] = json.loads((pytester.path / "records.json").read_text())
+    logs = {log["container"]: log["text"] for log in record["diagnostics"]["logs"]}
+    assert list(logs) == [
+        "snapshot-controller",
+        "csi-interposer",
+        "hostpathplugin",
+        "csi-provisioner",
+        "csi-snapshotter",
+        "csi-resizer",
+    ]
+    assert "CreateSnapshot failed with --token=<redacted>" in logs["csi-snapshotter"]
+    assert "abc123" not in json.dumps(record["diagnostics"]["logs"])
+    assert "busy 0" in logs["csi-snapshotter"]
+
+
+def test_failure_elsewhere_says_which_logs_it_could_not_read(
+    fake_cluster: pytest.Pytester,
+) -> None:
+    result = run(fake_cluster, "-k", "fails")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*snapconf log driver pods/-*",
+            "driver logs not collected: the profile names no driverPods*",
+            "*snapconf log snapshot-controller/-*",
+            "logs unavailable: AssertionError: the fake cluster has no list",
+        ]
+    )
+
+
 # ---------------------------------------------------------------- session end and results
 
 RESULTS_CONFTEST = """

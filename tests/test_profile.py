@@ -10,6 +10,7 @@ import yaml
 from conformance.profile import (
     CAPABILITIES,
     ClassSpec,
+    PodSelector,
     Profile,
     ProfileError,
     Sizes,
@@ -61,6 +62,8 @@ def test_minimal_profile_gets_defaults() -> None:
     assert p.timeouts == Timeouts()
     assert p.timeouts.claim_provision == 300.0
     assert p.timeouts.error_status == 60.0
+    assert p.timeouts.clock_skew == 5.0
+    assert p.driver_pods == ()
     assert p.workload == Workload()
     assert p.workload.image == "docker.io/library/busybox:1.35"
     assert p.workload.pull_policy == "IfNotPresent"
@@ -109,8 +112,13 @@ def test_full_profile() -> None:
           delete: 4m
           dataSourceProvision: 20m
           errorStatus: 45s
+          clockSkew: 1m30s
         workload: {image: registry.example.com/tools/busybox:1.36, pullPolicy: Never, payload: 64Mi}
         stress: {volumes: 10, snapshots: 2}
+        driverPods:
+          - {namespace: tidepool-system, selector: "app.kubernetes.io/name=tidepool-csi"}
+          - namespace: tidepool-system
+            selector: "app=tidepool-node, tier in (node)"
         """
         )
     )
@@ -138,9 +146,33 @@ def test_full_profile() -> None:
         delete=240,
         data_source_provision=1200,
         error_status=45,
+        clock_skew=90,
+    )
+    assert p.driver_pods == (
+        PodSelector("tidepool-system", "app.kubernetes.io/name=tidepool-csi"),
+        PodSelector("tidepool-system", "app=tidepool-node, tier in (node)"),
     )
     assert p.workload == Workload("registry.example.com/tools/busybox:1.36", "Never", 64 * MI)
     assert p.stress == Stress(volumes=10, snapshots=2)
+
+
+def test_driver_pods_may_be_empty_and_round_trip() -> None:
+    assert load_profile_text(MINIMAL + "driverPods:\n").driver_pods == ()
+    assert load_profile_text(MINIMAL + "driverPods: []\n").driver_pods == ()
+    assert "driverPods" not in load_profile_text(MINIMAL).to_dict()
+    p = load_profile_text(MINIMAL + "driverPods: [{namespace: csi, selector: ' app=x '}]\n")
+    assert p.driver_pods == (PodSelector("csi", "app=x"),)
+    d = p.to_dict()
+    assert d["driverPods"] == [{"namespace": "csi", "selector": "app=x"}]
+    assert load_profile_text(yaml.safe_dump(d)).driver_pods == p.driver_pods
+
+
+def test_clock_skew_is_a_timeout_with_a_default() -> None:
+    assert Timeouts().clock_skew == 5.0
+    p = load_profile_text(MINIMAL + "timeouts: {clockSkew: 250ms}\n")
+    assert p.timeouts.clock_skew == 0.25
+    assert p.timeouts.to_dict()["clockSkew"] == "250ms"
+    assert load_profile_text(MINIMAL).to_dict()["timeouts"]["clockSkew"] == "5s"
 
 
 def test_create_may_be_empty() -> None:
@@ -300,6 +332,60 @@ def test_default_payload_shrinks_to_fit_small_volumes() -> None:
         ("timeouts: {podStart: 1d}\n", "timeouts.podStart", "expected a duration"),
         ("timeouts: {podStart: ''}\n", "timeouts.podStart", "expected a duration"),
         ("timeouts: 5m\n", "timeouts", 'expected a mapping, got "5m"'),
+        ("timeouts: {clockSkew: soon}\n", "timeouts.clockSkew", "expected a duration"),
+        ("timeouts: {clockSkew: 0s}\n", "timeouts.clockSkew", "must be more than 0"),
+        ("timeouts: {clockskew: 5s}\n", "timeouts.clockskew", "did you mean clockSkew?"),
+        # driverPods
+        ("driverpods: []\n", "driverpods", "did you mean driverPods?"),
+        ("driverPods: {namespace: csi}\n", "driverPods", "expected a list like [{namespace:"),
+        ("driverPods: [app=csi]\n", "driverPods[0]", 'expected a mapping, got "app=csi"'),
+        (
+            "driverPods: [{namespace: csi, selector: app=x, container: c}]\n",
+            "driverPods[0].container",
+            "unknown key (expected one of: namespace, selector)",
+        ),
+        (
+            "driverPods: [{namespace: csi, selectr: app=x}]\n",
+            "driverPods[0].selectr",
+            "did you mean selector?",
+        ),
+        ("driverPods: [{namespace: csi}]\n", "driverPods[0].selector", "required"),
+        ("driverPods: [{selector: app=x}]\n", "driverPods[0].namespace", "required"),
+        (
+            "driverPods: [{namespace: csi, selector: ''}]\n",
+            "driverPods[0].selector",
+            "expected a non-empty string",
+        ),
+        (
+            "driverPods: [{namespace: csi, selector: '  '}]\n",
+            "driverPods[0].selector",
+            "expected a non-empty string",
+        ),
+        (
+            "driverPods: [{namespace: csi, selector: 5}]\n",
+            "driverPods[0].selector",
+            "expected a non-empty string, got 5",
+        ),
+        (
+            "driverPods: [{namespace: Kube_System, selector: app=x}]\n",
+            "driverPods[0].namespace",
+            "'Kube_System' is not a valid namespace name (a DNS label",
+        ),
+        (
+            "driverPods: [{namespace: csi.example, selector: app=x}]\n",
+            "driverPods[0].namespace",
+            "not a valid namespace name",
+        ),
+        (
+            f"driverPods: [{{namespace: {'n' * 64}, selector: app=x}}]\n",
+            "driverPods[0].namespace",
+            "not a valid namespace name",
+        ),
+        (
+            "driverPods: [{namespace: csi, selector: app=x}, {namespace: csi, selector: app=x}]\n",
+            "driverPods[1]",
+            "csi 'app=x' is listed twice",
+        ),
         # wrong types elsewhere
         ("workload: {image: 5}\n", "workload.image", "expected a non-empty string, got 5"),
         ("stress: {volumes: true}\n", "stress.volumes", "expected a whole number, got true"),
@@ -725,6 +811,8 @@ def test_e2e_everything(tmp_path: Path) -> None:
         data_source_provision=720,
         error_status=45,
     )
+    assert p.timeouts.clock_skew == Timeouts().clock_skew  # e2e has no such timeout
+    assert p.driver_pods == ()
 
 
 def test_e2e_from_file_absolute_path(tmp_path: Path) -> None:
