@@ -10,6 +10,7 @@ import or collection time: ``pytest --collect-only`` and ``--help`` work without
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -499,11 +500,21 @@ def pytest_runtest_makereport(
             attach_diagnostics(diagnostics)
             for title, text in _diagnostic_sections(diagnostics):
                 report.sections.append((f"snapconf {title}", text))
+    if report.when == "setup":
+        payload["description"] = _description(item)
     if report.when == "teardown":
         timings = item.stash.get(TIMINGS, None)
         payload["timings"] = list(timings.items) if timings else []
+        tracker = item.stash.get(TRACKER, None)
+        payload["notes"] = list(tracker.notes) if tracker is not None else []
     report.snapconf = payload  # type: ignore[attr-defined]
     return report
+
+
+def _description(item: pytest.Item) -> str:
+    """The behaviour a test proves: its docstring's first paragraph, on one line."""
+    doc = inspect.getdoc(getattr(item, "function", None)) or ""
+    return " ".join(doc.split("\n\n", 1)[0].split())
 
 
 def _uses_cluster(item: pytest.Item) -> bool:

@@ -30,7 +30,7 @@ from conformance.report.results import ObjectDump, RunResults
 #: The report attribute (or user property) the plugin attaches its per-phase payload as.
 USER_PROPERTY: Final = "snapconf"
 #: Payload keys copied into the record as they are (the last phase that has one wins).
-_COPIED: Final = ("area", "requires", "required", "worker")
+_COPIED: Final = ("area", "requires", "required", "worker", "description")
 
 #: Container images that mark a pod as part of a CSI driver or the snapshot machinery.
 #: Every container of such a pod is recorded (the driver's own container among them).
@@ -118,6 +118,7 @@ def _new_record(nodeid: str) -> dict[str, Any]:
         "timings": [],
         "diagnostics": None,
         "notes": [],
+        "description": "",
     }
 
 

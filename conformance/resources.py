@@ -213,10 +213,11 @@ PROVISIONER_SNAPSHOT_FINALIZER: Final = (
 PROVISIONER_GRACE = 2.0
 ORPHANED_PROVISIONER_FINALIZER = (
     "cleanup released {ref} from the external-provisioner's finalizer "
-    f"{PROVISIONER_SNAPSHOT_FINALIZER}, left after its restore was provisioned and deleted: "
-    "the provisioner removes it with an unretried update that loses to a concurrent update "
-    "of the snapshot (a conflict; external-provisioner v6.3/v6.4), and its orphan sweep runs "
-    "only every few minutes. A controller behaviour, not the driver's."
+    f"{PROVISIONER_SNAPSHOT_FINALIZER}, still there after every restore from it was "
+    "provisioned or deleted: the provisioner removes it with one unretried update, lost "
+    "when the snapshot is updated in the same instant (a conflict), and its orphan sweep "
+    "runs only every few minutes (external-provisioner v6.3, v6.4). A controller "
+    "behaviour, not the driver's."
 )
 
 

@@ -529,8 +529,12 @@ def test_a_cleanup_note_is_shown_with_its_test_and_kept_in_results() -> None:
     data = raw("all-passed")
     note = "cleanup released VolumeSnapshot ns/s from the external-provisioner's finalizer"
     data["tests"][0]["notes"] = [note]
+    data["tests"][0]["description"] = "A restore holds the data of snapshot time."
     results = RunResults.from_dict(data)
     assert results.to_dict()["tests"][0]["notes"] == [note]
     page = parse(render_html(results))
     shown = [n.words for n in page.all("p", "note")]
     assert f"note: {note}" in shown
+    assert "A restore holds the data of snapshot time." in [
+        n.words for n in page.all("div", "desc")
+    ]

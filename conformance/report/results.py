@@ -233,6 +233,8 @@ class TestRecord:
     diagnostics: Diagnostics | None = None
     notes: list[str] = field(default_factory=list)
     """What cleanup did that a reader should know (another component's stall it undid)."""
+    description: str = ""
+    """The behaviour the test proves (its docstring's first paragraph)."""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -243,19 +245,23 @@ class TestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        return {
-            "nodeid": self.nodeid,
-            "name": self.name,
-            "area": self.area,
-            "requires": list(self.requires),
-            "required": self.required,
-            "outcome": self.outcome,
-            "skipReason": self.skip_reason,
-            "duration": self.duration,
-            "worker": self.worker,
-            "timings": [t.to_dict() for t in self.timings],
-            "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
-        } | ({"notes": list(self.notes)} if self.notes else {})
+        return (
+            {
+                "nodeid": self.nodeid,
+                "name": self.name,
+                "area": self.area,
+                "requires": list(self.requires),
+                "required": self.required,
+                "outcome": self.outcome,
+                "skipReason": self.skip_reason,
+                "duration": self.duration,
+                "worker": self.worker,
+                "timings": [t.to_dict() for t in self.timings],
+                "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
+            }
+            | ({"notes": list(self.notes)} if self.notes else {})
+            | ({"description": self.description} if self.description else {})
+        )
 
     @classmethod
     def from_dict(cls, data: object, where: str = "test") -> TestRecord:
@@ -283,6 +289,7 @@ class TestRecord:
             worker=_str(d, "worker", where),
             timings=_items(d, "timings", where, Timing.from_dict),
             notes=_str_list(d, "notes", where) if "notes" in d else [],
+            description=_opt_str(d, "description", where) or "",
             diagnostics=(
                 None
                 if raw_diag is None
