@@ -202,8 +202,11 @@ def _bound_to(content: Obj, snapshot: Obj) -> bool:
     return not ref.get("uid") or not meta.get("uid") or bool(ref.get("uid") == meta.get("uid"))
 
 
-#: How long cleanup lets controllers release an object a test broke on purpose.
-BROKEN_GRACE = 15.0
+#: How long cleanup lets controllers release an object a test broke on purpose. The
+#: objects concerned are ones the controllers never release (a content whose ref never
+#: matched, one of a driver nobody serves); the grace only lets a controller that does
+#: release them show it, which takes about a second, so 5 s (15 s until 2026-12).
+BROKEN_GRACE = 5.0
 
 PROVISIONER_SNAPSHOT_FINALIZER: Final = (
     "provisioner.storage.kubernetes.io/volumesnapshot-as-source-protection"
