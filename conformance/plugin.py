@@ -19,7 +19,7 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,6 +33,9 @@ from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profil
 from conformance.recorder import Recorder, allure_marks, attach_diagnostics
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
 from conformance.waits import Timings, Waiter
+
+if TYPE_CHECKING:
+    from conformance.testbed.backend import BackendListing
 
 AREAS = (
     "provisioning",
@@ -120,6 +123,9 @@ class SessionState:
     # on the testbed, the host processes' log files that failures carry (None elsewhere)
     host_logs: dict[str, Path] | None = None
     host_logs_asked: bool = False
+    # the driver's own listing at session start (testbed only) and what the check found
+    backend_before: BackendListing | None = None
+    backend_note: str = ""
 
     def kube(self) -> Kube:
         with self.lock:
@@ -303,6 +309,71 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"snapconf: run {state.settings.run_id}, driver {state.profile.driver}, "
         f"profile {state.settings.profile_path}"
     ]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the controller, before any test (and before xdist starts workers): the backend."""
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or config.option.collectonly or not _is_controller(config):
+        return
+    _backend_start(state)
+
+
+def _backend_start(state: SessionState) -> None:
+    """On the testbed, the driver's own listing before the run; elsewhere a note why not.
+
+    The testbed package is imported only here, at run time, never at the plugin's import.
+    """
+    from conformance.testbed.backend import NOT_TESTBED, BackendError, driver_listing
+    from conformance.testbed.layout import Layout
+
+    layout = Layout.default()
+    if not layout.serves(state.settings.kubeconfig):
+        state.backend_note = NOT_TESTBED
+        return
+    try:
+        state.backend_before = driver_listing(layout)
+    except BackendError as err:
+        state.backend_note = f"the driver's own listing could not be read before the run: {err}"
+        state.problems.append(f"the backend leak check could not list the driver: {err}")
+
+
+def _backend_check(state: SessionState) -> None:
+    """After the sweep and leak check: what the driver lists now and did not before the run.
+
+    Each such entry that no other run's API object names is a leak of this run, said in
+    a line of ``state.leaks`` that also says whether a PV or content of the run names it.
+    """
+    before = state.backend_before
+    if before is None:
+        return
+    from conformance.testbed.backend import BackendError, backend_leaks, driver_listing, summary
+    from conformance.testbed.layout import Layout
+
+    try:
+        after = driver_listing(Layout.default())
+    except BackendError as err:
+        state.backend_note = f"the driver's own listing could not be read after the run: {err}"
+        state.problems.append(f"the backend leak check could not list the driver: {err}")
+        return
+    added = after.added_since(before)
+    pvs: list[dict[str, Any]] | None = None
+    contents: list[dict[str, Any]] | None = None
+    api_error = ""
+    if added.volumes or added.snapshots:
+        try:
+            kube = state.kube()
+            pvs = kube.list("PersistentVolume", None)[0] if added.volumes else []
+            contents = kube.list("VolumeSnapshotContent", None)[0] if added.snapshots else []
+        except KubeError as err:
+            api_error = f"the API could not be listed: {err}"
+    found = backend_leaks(
+        added, state.settings.run_id, pvs=pvs, contents=contents, api_error=api_error
+    )
+    state.leaks.extend(found.lines)
+    state.backend_note = summary(before, after, found)
 
 
 # ---------------------------------------------------------------- collection
@@ -614,8 +685,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 state.leaks.extend(leak_check(state.kube(), state.settings.run_id))
             except KubeError as err:
                 state.problems.append(f"the leak check could not list the cluster: {err}")
+            _backend_check(state)
             if (state.leaks or state.problems) and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif state.backend_before is not None:
+            state.backend_note = (
+                "the driver's own listing was not compared after the run: objects were kept "
+                "for debugging"
+            )
         _write_results(config, state)
         if state.conformant is False and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -641,6 +718,8 @@ def _write_results(config: pytest.Config, state: SessionState) -> None:
     except KubeError as err:  # the client itself could not be made
         cluster = {"components": [], "notes": [f"the cluster could not be read: {err}"]}
     cluster["leaks"] = list(state.leaks)
+    if state.backend_note:
+        cluster["backend"] = state.backend_note
     try:
         results = config.stash[RECORDER].results(
             run_id=state.settings.run_id,

@@ -346,6 +346,7 @@ def _view(results: RunResults) -> dict[str, Any]:
         "breakable": breakable,
         "notes": _strings(run.cluster.get("notes")) + _strings(run.cluster.get("error")),
         "leaks": _strings(run.cluster.get("leaks")),
+        "backend": " ".join(_strings(run.cluster.get("backend"))),
         # Regressions first, as in the verdict's reasons.
         "problems": sorted((r for r in rows if r.problem), key=lambda r: not r.regression),
         "regressions": [Regression(n, by_id.get(n)) for n in judged.regressions],

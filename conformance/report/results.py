@@ -304,7 +304,10 @@ class RunInfo:
 
     ``cluster`` holds ``kubernetesVersion`` (str), ``csiDriver`` (a summary of the CSIDriver
     object: name and spec fields) and ``components`` (a list of ``{name, version, image,
-    binary}``, any of the last three may be absent). Other keys are kept as they are.
+    binary}``, any of the last three may be absent); a run's ``leaks`` (strings: API
+    objects, and on the testbed ``backend volume|snapshot ...`` lines) and ``backend`` (a
+    sentence: what the driver's own listing showed, or why it could not be seen). Other
+    keys are kept as they are.
     """
 
     id: str
