@@ -621,7 +621,7 @@ def test_to_dict_shape() -> None:
         "stress",
     ]
     assert d["sizes"] == {"min": "1Mi", "default": "1Gi", "max": "10Gi"}
-    assert d["timeouts"]["errorStatus"] == "30s"
+    assert d["timeouts"]["errorStatus"] == "15s"
     assert d["timeouts"]["claimProvision"] == "2m"
     assert d["workload"] == {
         "image": "docker.io/library/busybox:1.35",
@@ -1040,7 +1040,7 @@ def test_hostpath_profile_contents() -> None:
         "multipods",
     }
     assert p.sizes == Sizes(MI, GI, 10 * GI)
-    assert p.timeouts == Timeouts(120, 120, 120, 120, 120, 120, 30)
+    assert p.timeouts == Timeouts(120, 120, 120, 120, 120, 120, 15)
     assert p.workload == Workload("docker.io/library/busybox:1.35", "IfNotPresent", 16 * MI)
 
 
