@@ -17,6 +17,14 @@ import os
 import stat
 from pathlib import Path
 
+NEEDS_STATE: frozenset[str] = frozenset({"restore-corrupt"})
+"""Built-in faults that need the plugin's state directory (``--hostpath-state``).
+
+Only the testbed's built-in hostpath driver has one; with a user's driver on the testbed
+(``testbed up --driver``) the interposer gets none, and these faults fail the calls they
+touch with FAILED_PRECONDITION instead of guessing at a foreign layout.
+"""
+
 FLIP_BYTES = 512
 """Bytes inverted at the start of each file (mount) or data extent (block)."""
 

@@ -1,8 +1,10 @@
 """The cluster objects the testbed provides once its processes run.
 
-Snapshot CRDs (from the pinned snapshotter module), the CSIDriver object, the two
-StorageClasses (Immediate and WaitForFirstConsumer) and the VolumeSnapshotClass that the
-reference profile names, and the readiness gates ``testbed up`` waits on.
+Snapshot CRDs (from the pinned snapshotter module), the CSIDriver object of the driver
+that runs (the built-in hostpath driver, or a user's ``--driver`` by the name it reports),
+the two StorageClasses (Immediate and WaitForFirstConsumer) and the VolumeSnapshotClass
+that the reference profile names (always for the hostpath driver's name), and the
+readiness gates ``testbed up`` waits on.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ SNAPSHOT_CLASS = "csi-hostpath-snapclass"
 PROBE_PVC = "snapconf-testbed-probe"
 
 
-def csidriver() -> dict[str, Any]:
+def csidriver(name: str = DRIVER_NAME) -> dict[str, Any]:
+    """The CSIDriver object; a user's driver gets the same spec under its own name."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "CSIDriver",
-        "metadata": {"name": DRIVER_NAME},
+        "metadata": {"name": name},
         "spec": {
             "attachRequired": False,
             "podInfoOnMount": True,
@@ -86,9 +89,9 @@ def _node_ready(obj: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _driver_registered(obj: dict[str, Any] | None) -> bool:
-    drivers = (obj or {}).get("spec", {}).get("drivers") or []
-    return any(d.get("name") == DRIVER_NAME for d in drivers)
+def _driver_registered(obj: dict[str, Any] | None, name: str = DRIVER_NAME) -> bool:
+    drivers = ((obj or {}).get("spec") or {}).get("drivers") or []
+    return any(d.get("name") == name for d in drivers)
 
 
 def install_crds(kube: Kube, waiter: Waiter, crd_dir: Path, timeout: float) -> None:
@@ -104,9 +107,10 @@ def install_crds(kube: Kube, waiter: Waiter, crd_dir: Path, timeout: float) -> N
         )  # fmt: skip
 
 
-def install_classes(kube: Kube) -> None:
-    """The CSIDriver object and the classes the reference profile names."""
-    ensure(kube, csidriver())
+def install_classes(kube: Kube, driver: str | None = DRIVER_NAME) -> None:
+    """The CSIDriver object of ``driver`` (None: none yet) and the reference profile's classes."""
+    if driver is not None:
+        ensure(kube, csidriver(driver))
     ensure(kube, storage_class(STORAGE_CLASS, "Immediate"))
     ensure(kube, storage_class(STORAGE_CLASS_WFFC, "WaitForFirstConsumer"))
     ensure(kube, snapshot_class())
@@ -119,12 +123,37 @@ def wait_node(waiter: Waiter, timeout: float) -> None:
     )  # fmt: skip
 
 
-def wait_driver(waiter: Waiter, timeout: float) -> None:
+def wait_driver(waiter: Waiter, timeout: float, name: str = DRIVER_NAME) -> None:
     waiter.until(
-        "CSINode", NODE_NAME, None, _driver_registered,
+        "CSINode", NODE_NAME, None, lambda obj: _driver_registered(obj, name),
         timeout=timeout, op="driver-registered",
-        describe=f"CSINode {NODE_NAME} to list the driver {DRIVER_NAME}",
+        describe=f"CSINode {NODE_NAME} to list the driver {name}",
     )  # fmt: skip
+
+
+def wait_driver_gone(waiter: Waiter, timeout: float, name: str) -> None:
+    """Until kubelet has dropped ``name`` from the CSINode (after its registration went)."""
+    waiter.until(
+        "CSINode", NODE_NAME, None, lambda obj: not _driver_registered(obj, name),
+        timeout=timeout, op="driver-deregistered",
+        describe=f"CSINode {NODE_NAME} to no longer list the driver {name}",
+    )  # fmt: skip
+
+
+def driver_objects(kube: Kube, name: str) -> list[str]:
+    """PersistentVolumes and VolumeSnapshotContents of driver ``name``, as ``Kind/name``.
+
+    What a switch of the CSI driver in place would strand: the next driver cannot know
+    these volumes and snapshots.
+    """
+    held = []
+    for pv in kube.list("PersistentVolume")[0]:
+        if ((pv.get("spec") or {}).get("csi") or {}).get("driver") == name:
+            held.append(f"PersistentVolume/{pv['metadata']['name']}")
+    for content in kube.list("VolumeSnapshotContent")[0]:
+        if (content.get("spec") or {}).get("driver") == name:
+            held.append(f"VolumeSnapshotContent/{content['metadata']['name']}")
+    return held
 
 
 def wait_default_service_account(waiter: Waiter, timeout: float) -> None:

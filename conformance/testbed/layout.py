@@ -109,7 +109,7 @@ class Layout:
 
     @property
     def csi_socket(self) -> Path:
-        """Where the hostpath plugin listens."""
+        """Where the CSI plugin listens: the hostpath plugin, or a user's ``--driver``."""
         return self.csi_socket_dir / "csi.sock"
 
     @property
@@ -154,6 +154,16 @@ class Layout:
     def csi_data(self) -> Path:
         """The hostpath plugin's volumes, snapshots and state.json."""
         return self.state / "csi-data"
+
+    @property
+    def driver_file(self) -> Path:
+        """The user's CSI driver ``testbed up --driver`` runs (JSON); absent: the built-in one."""
+        return self.state / "driver.json"
+
+    @property
+    def driver_data(self) -> Path:
+        """A user's CSI driver's own data directory (its ``{state_dir}`` placeholder)."""
+        return self.state / "driver-data"
 
     @property
     def config(self) -> Path:

@@ -1,7 +1,9 @@
 """Start and stop the testbed's host processes, each tracked by a PID file.
 
-A PID file records the PID and the executable path, so a stale file left by a killed
-session never leads to signalling an unrelated process that reused the PID. Processes
+A PID file records the PID, the executable path and the process's start time, so a
+stale file left by a killed session never leads to signalling an unrelated process that
+reused the PID. The start time (not the command line) identifies the process, so a user's
+CSI driver that is a script, or a wrapper that execs another program, is tracked too. Processes
 start in their own session (so Ctrl-C in the terminal reaches snapconf, not them) and
 log to one file each under ``<state>/logs``.
 """
@@ -34,6 +36,8 @@ class Running:
     name: str
     pid: int
     exe: str
+    started: int | None = None
+    """Start time in clock ticks since boot (``/proc/<pid>/stat``); None in old PID files."""
 
 
 def _cmdline(pid: int) -> list[str] | None:
@@ -44,18 +48,41 @@ def _cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def _is_zombie(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+        return None
+    return stat.rsplit(")", 1)[-1].split()
+
+
+def _is_zombie(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (field 22 of its stat), or None."""
+    fields = _stat(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (IndexError, ValueError):
+        return None
 
 
 def alive(proc: Running) -> bool:
-    """True when ``proc.pid`` still runs the executable it was started with."""
+    """True when ``proc.pid`` is still the process that was started.
+
+    With a recorded start time that decides (a PID reused later has another); an old PID
+    file without one falls back to the executable on the command line.
+    """
+    if _is_zombie(proc.pid):
+        return False
+    if proc.started is not None:
+        return start_time(proc.pid) == proc.started
     cmd = _cmdline(proc.pid)
-    return cmd is not None and bool(cmd) and cmd[0] == proc.exe and not _is_zombie(proc.pid)
+    return cmd is not None and bool(cmd) and cmd[0] == proc.exe
 
 
 def read_pidfile(layout: Layout, name: str) -> Running | None:
@@ -63,7 +90,13 @@ def read_pidfile(layout: Layout, name: str) -> Running | None:
     path = layout.pidfile(name)
     try:
         data = json.loads(path.read_text())
-        return Running(name=name, pid=int(data["pid"]), exe=str(data["exe"]))
+        started = data.get("started")
+        return Running(
+            name=name,
+            pid=int(data["pid"]),
+            exe=str(data["exe"]),
+            started=int(started) if started is not None else None,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -108,12 +141,19 @@ def start(
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    proc = Running(name=name, pid=popen.pid, exe=exe)
-    # until the child has exec'd, /proc shows our own command line; alive() needs the new one
-    wait_until(
-        lambda: popen.poll() is not None or (_cmdline(popen.pid) or [""])[0] == exe, 5.0, 0.01
-    )
-    layout.pidfile(name).write_text(json.dumps({"pid": proc.pid, "exe": exe, "argv": list(argv)}))
+    proc = Running(name=name, pid=popen.pid, exe=exe, started=start_time(popen.pid))
+    # until the child has exec'd, /proc shows our own command line, and right after the
+    # exec an empty one for a moment; a script shows its interpreter's: so "changed and
+    # not empty" is the test, not "equals exe"
+    ours = _cmdline(os.getpid())
+
+    def execd() -> bool:
+        cmd = _cmdline(popen.pid)
+        return popen.poll() is not None or (bool(cmd) and cmd != ours)
+
+    wait_until(execd, 5.0, 0.01)
+    record = {"pid": proc.pid, "exe": exe, "argv": list(argv), "started": proc.started}
+    layout.pidfile(name).write_text(json.dumps(record))
     return proc
 
 

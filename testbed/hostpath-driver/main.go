@@ -6,7 +6,9 @@
 //
 // main.go parses flags, opens the state directory, serves the CSI and
 // registration sockets, and on SIGINT/SIGTERM stops gracefully, removing
-// its sockets and keeping volumes and state on disk.
+// its sockets and keeping volumes and state on disk. With --register-only it
+// serves only the registration socket, for a CSI driver run apart (a user's
+// driver on the testbed), so no node-driver-registrar binary is needed.
 package main
 
 import (
@@ -24,7 +26,6 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
-	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
 // version is the driver version; release builds may set it with
@@ -60,47 +61,102 @@ func (f *sizeFlag) Set(s string) error {
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		log.Fatalf("hostpathplugin: %v", err)
 	}
 }
 
-func run() error {
-	var (
-		endpoint     = flag.String("endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path/to/csi.sock)")
-		nodeID       = flag.String("nodeid", "", "node id reported to Kubernetes (required)")
-		driverName   = flag.String("drivername", "hostpath.csi.k8s.io", "CSI driver name")
-		stateDir     = flag.String("statedir", "/var/lib/csi-hostpath-data", "directory for volumes, snapshots and state.json")
-		regDir       = flag.String("plugin-registration-dir", "", "kubelet plugin registration directory (e.g. <kubelet root>/plugins_registry); with --kubelet-registration-path, serves kubelet plugin registration")
-		regPath      = flag.String("kubelet-registration-path", "", "CSI socket path kubelet should dial, reported during registration")
-		printVersion = flag.Bool("version", false, "print the version and exit")
-		maxSize      = sizeFlag{bytes: 1 << 40}
-	)
-	flag.Var(&maxSize, "max-volume-size", "largest volume this driver provisions (e.g. 1Ti)")
-	flag.Parse()
+// config is the parsed command line.
+type config struct {
+	endpoint      string
+	nodeID        string
+	driverName    string
+	stateDir      string
+	regDir        string
+	regPath       string
+	maxVolumeSize int64
+	registerOnly  bool
+	printVersion  bool
+}
 
-	if *printVersion {
+// csiOnlyFlags are the flags that configure the CSI service, which
+// --register-only does not serve.
+var csiOnlyFlags = []string{"endpoint", "nodeid", "statedir", "max-volume-size"}
+
+// parseFlags parses and checks the command line.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("hostpathplugin", flag.ContinueOnError)
+	fs.StringVar(&c.endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path/to/csi.sock)")
+	fs.StringVar(&c.nodeID, "nodeid", "", "node id reported to Kubernetes (required unless --register-only)")
+	fs.StringVar(&c.driverName, "drivername", "hostpath.csi.k8s.io", "CSI driver name (with --register-only: the name to register, required)")
+	fs.StringVar(&c.stateDir, "statedir", "/var/lib/csi-hostpath-data", "directory for volumes, snapshots and state.json")
+	fs.StringVar(&c.regDir, "plugin-registration-dir", "", "kubelet plugin registration directory (e.g. <kubelet root>/plugins_registry); with --kubelet-registration-path, serves kubelet plugin registration")
+	fs.StringVar(&c.regPath, "kubelet-registration-path", "", "CSI socket path kubelet should dial, reported during registration")
+	fs.BoolVar(&c.registerOnly, "register-only", false, "serve only kubelet plugin registration for another CSI driver (--drivername, --plugin-registration-dir, --kubelet-registration-path), no CSI service: node-driver-registrar's job")
+	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
+	maxSize := sizeFlag{bytes: 1 << 40}
+	fs.Var(&maxSize, "max-volume-size", "largest volume this driver provisions (e.g. 1Ti)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.maxVolumeSize = maxSize.bytes
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if c.printVersion {
+		return c, nil
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.driverName == "" {
+		return c, errors.New("--drivername must not be empty")
+	}
+	if (c.regDir == "") != (c.regPath == "") {
+		return c, errors.New("--plugin-registration-dir and --kubelet-registration-path go together")
+	}
+	if c.registerOnly {
+		for _, name := range csiOnlyFlags {
+			if set[name] {
+				return c, fmt.Errorf("--register-only serves no CSI service; --%s does not apply", name)
+			}
+		}
+		if !set["drivername"] {
+			return c, errors.New("--register-only needs --drivername (the name the CSI driver reports in GetPluginInfo)")
+		}
+		if c.regDir == "" {
+			return c, errors.New("--register-only needs --plugin-registration-dir and --kubelet-registration-path")
+		}
+		return c, nil
+	}
+	if c.nodeID == "" {
+		return c, errors.New("--nodeid is required")
+	}
+	return c, nil
+}
+
+func run(args []string) error {
+	c, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.printVersion {
 		fmt.Println("hostpathplugin snapconf-hostpath/" + version)
 		return nil
 	}
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", flag.Args())
+	if c.registerOnly {
+		return runRegisterOnly(c)
 	}
-	if *nodeID == "" {
-		return errors.New("--nodeid is required")
-	}
-	if *driverName == "" {
-		return errors.New("--drivername must not be empty")
-	}
-	if (*regDir == "") != (*regPath == "") {
-		return errors.New("--plugin-registration-dir and --kubelet-registration-path go together")
-	}
-	csiSocket, err := socketPath(*endpoint)
+	csiSocket, err := socketPath(c.endpoint)
 	if err != nil {
 		return err
 	}
 
-	d, err := openDriver(*driverName, *nodeID, *stateDir, maxSize.bytes)
+	d, err := openDriver(c.driverName, c.nodeID, c.stateDir, c.maxVolumeSize)
 	if err != nil {
 		return err
 	}
@@ -117,46 +173,68 @@ func run() error {
 	csi.RegisterNodeServer(csiServer, &nodeServer{d: d})
 
 	errc := make(chan error, 2)
-	serve := func(name string, s *grpc.Server, lis net.Listener) {
-		log.Printf("serving %s on %s", name, lis.Addr())
-		if err := s.Serve(lis); err != nil {
-			errc <- fmt.Errorf("%s server: %w", name, err)
-		}
-	}
-	go serve("CSI", csiServer, csiLis)
+	go serve("CSI", csiServer, csiLis, errc)
 
 	// The registration socket appears only once the CSI socket is up:
 	// kubelet dials the CSI endpoint as soon as it sees the registration.
-	var regServer *grpc.Server
-	var regSocket string
-	if *regDir != "" {
-		regSocket = filepath.Join(*regDir, d.name+"-reg.sock")
-		regLis, err := listenUnix(regSocket)
+	var reg *registration
+	if c.regDir != "" {
+		reg, err = startRegistration(c.regDir, d.name, c.regPath, errc)
 		if err != nil {
 			stopServer(csiServer, csiSocket)
-			return fmt.Errorf("listen on %s: %w", regSocket, err)
+			return err
 		}
-		regServer = grpc.NewServer()
-		registerapi.RegisterRegistrationServer(regServer, &registrationServer{driverName: d.name, endpoint: *regPath})
-		go serve("registration", regServer, regLis)
 	}
 
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case sig := <-sigc:
-		log.Printf("received %v, stopping", sig)
-	case err = <-errc:
-		log.Printf("stopping: %v", err)
-	}
+	err = waitForStop(errc)
 	// Registration first, so kubelet stops routing to the driver before the
 	// CSI socket goes away.
-	if regServer != nil {
-		stopServer(regServer, regSocket)
+	if reg != nil {
+		reg.stop()
 	}
 	stopServer(csiServer, csiSocket)
 	log.Printf("stopped; volumes and state kept in %s", d.stateDir)
 	return err
+}
+
+// runRegisterOnly serves kubelet plugin registration for a CSI driver that
+// runs as its own process (a user's driver on the testbed), until
+// SIGINT/SIGTERM; it never dials the driver.
+func runRegisterOnly(c config) error {
+	log.Printf("hostpathplugin %s: registration only: driver %s, kubelet dials %s",
+		version, c.driverName, c.regPath)
+	errc := make(chan error, 1)
+	reg, err := startRegistration(c.regDir, c.driverName, c.regPath, errc)
+	if err != nil {
+		return err
+	}
+	err = waitForStop(errc)
+	reg.stop()
+	log.Printf("stopped")
+	return err
+}
+
+// serve runs a gRPC server until it stops, reporting a failure on errc.
+func serve(name string, s *grpc.Server, lis net.Listener, errc chan<- error) {
+	log.Printf("serving %s on %s", name, lis.Addr())
+	if err := s.Serve(lis); err != nil {
+		errc <- fmt.Errorf("%s server: %w", name, err)
+	}
+}
+
+// waitForStop blocks until SIGINT/SIGTERM (nil) or a server failure.
+func waitForStop(errc <-chan error) error {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	select {
+	case sig := <-sigc:
+		log.Printf("received %v, stopping", sig)
+		return nil
+	case err := <-errc:
+		log.Printf("stopping: %v", err)
+		return err
+	}
 }
 
 // openDriver prepares the state directory and loads state.json.

@@ -2,14 +2,18 @@
 // node-driver-registrar sidecar, whose module the local Go proxy refuses.
 // Kubelet watches its plugins_registry directory, dials each socket that
 // appears there, asks GetInfo which CSI endpoint to use, and reports back
-// through NotifyRegistrationStatus.
+// through NotifyRegistrationStatus. The plugin serves it beside its own CSI
+// socket, or alone (--register-only) for a CSI driver that runs apart.
 
 package main
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"path/filepath"
 
+	"google.golang.org/grpc"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
@@ -38,4 +42,37 @@ func (s *registrationServer) NotifyRegistrationStatus(_ context.Context, st *reg
 		log.Printf("ERROR registration: kubelet did not register %s: %s", s.driverName, st.GetError())
 	}
 	return &registerapi.RegistrationStatusResponse{}, nil
+}
+
+// registration is a running registration server and its socket.
+type registration struct {
+	server *grpc.Server
+	socket string
+}
+
+// registrationSocket is where kubelet finds the registration of a driver:
+// <dir>/<driver name>-reg.sock, as node-driver-registrar names it.
+func registrationSocket(dir, driverName string) string {
+	return filepath.Join(dir, driverName+"-reg.sock")
+}
+
+// startRegistration serves the registration API on
+// registrationSocket(dir, driverName), telling kubelet to dial endpoint. A
+// serving failure is reported on errc.
+func startRegistration(dir, driverName, endpoint string, errc chan<- error) (*registration, error) {
+	socket := registrationSocket(dir, driverName)
+	lis, err := listenUnix(socket)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	server := grpc.NewServer()
+	registerapi.RegisterRegistrationServer(server, &registrationServer{driverName: driverName, endpoint: endpoint})
+	go serve("registration", server, lis, errc)
+	return &registration{server: server, socket: socket}, nil
+}
+
+// stop ends the registration and removes its socket, which tells kubelet
+// the driver is gone.
+func (r *registration) stop() {
+	stopServer(r.server, r.socket)
 }
