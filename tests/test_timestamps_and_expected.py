@@ -103,3 +103,94 @@ def test_docs_list_every_refusal_with_its_component() -> None:
         assert entry.component in row
         for reason in entry.reasons:
             assert reason in row
+
+
+#: What the testbed's components (external-snapshotter v8.7.0, external-provisioner
+#: v6.3.0, our hostpath driver) said on 2026-12-07, names shortened.
+SAID = [
+    (
+        expected.SNAPSHOT_OF_MISSING_PVC,
+        "SnapshotContentCreationFailed",
+        "Failed to create snapshot content with error snapshot controller failed to update "
+        "snap-1 on API server: cannot get claim from snapshot",
+    ),
+    (
+        expected.SNAPSHOT_WITH_MISSING_CLASS,
+        "GetSnapshotClassFailed",
+        "Failed to get snapshot class with error volumesnapshotclass.snapshot.storage.k8s.io "
+        '"snapconf-no-such-class" not found',
+    ),
+    (
+        expected.SNAPSHOT_OF_UNBOUND_PVC,
+        "SnapshotContentCreationFailed",
+        "Failed to create snapshot content with error failed to get input parameters to create "
+        'snapshot snap-1: "the PVC pvc-1 is not yet bound to a PV, will not attempt to take a '
+        'snapshot"',
+    ),
+    (
+        expected.CONTENT_WITH_WRONG_UID,
+        "SnapshotContentMisbound",
+        "VolumeSnapshotContent [sc-x-content-abc] is bound to a different snapshot",
+    ),
+    (
+        expected.CONTENT_IN_OTHER_NAMESPACE,
+        "SnapshotFinalizerError",
+        "Failed to check and update snapshot: VolumeSnapshotContent [sc-x-content-abc] is bound "
+        "to a different snapshot",
+    ),
+    (
+        expected.CONTENT_ALREADY_BOUND,
+        "SnapshotContentMismatch",
+        "VolumeSnapshotContent is dynamically provisioned while expecting a pre-provisioned one",
+    ),
+    (
+        expected.BOGUS_SNAPSHOT_HANDLE,
+        "SnapshotContentCheckandUpdateFailed",
+        "Failed to check and update snapshot content: failed to list snapshot for content sc-x: "
+        '"can not find snapshot for snapshotID snapconf-bogus-h-1"',
+    ),
+    (
+        expected.SNAPSHOT_OF_CLASS_WITHOUT_DRIVER,
+        "CreatingSnapshot",
+        "Waiting for a snapshot ns/snap-1 to be created by the CSI driver.",
+    ),
+    (
+        expected.RESTORE_FROM_MISSING_SNAPSHOT,
+        "ProvisioningFailed",
+        "error getting handle for DataSource Type VolumeSnapshot by Name "
+        "snapconf-no-such-snapshot: error getting snapshot snapconf-no-such-snapshot from api server: "
+        'volumesnapshots.snapshot.storage.k8s.io "snapconf-no-such-snapshot" not found',
+    ),
+    (
+        expected.RESTORE_FROM_UNREADY_SNAPSHOT,
+        "ProvisioningFailed",
+        "error getting handle for DataSource Type VolumeSnapshot by Name snap-1: snapshot snap-1 "
+        "not bound",
+    ),
+    (
+        expected.RESTORE_SMALLER_THAN_RESTORE_SIZE,
+        "ProvisioningFailed",
+        "error getting handle for DataSource Type VolumeSnapshot by Name snap-1: requested volume "
+        "size 536870912 is less than the size 1073741824 for the source snapshot snap-1",
+    ),
+    (
+        expected.DRIVER_REFUSES_VOLUME_MODE_CHANGE,
+        "ProvisioningFailed",
+        "Volume provisioning failed with infeasible error. Retries will be delayed. rpc error: "
+        "code = InvalidArgument desc = source snapshot x was taken of a mount volume, cannot "
+        "restore it as block",
+    ),
+    (
+        expected.MOUNT_OF_DELETED_VOLUME,
+        "FailedMount",
+        'MountVolume.SetUp failed for volume "pv-1" : rpc error: code = NotFound desc = volume '
+        "228d3eea not found",
+    ),
+]
+
+
+@pytest.mark.parametrize(("entry", "reason", "message"), SAID, ids=[e.case for e, _, _ in SAID])
+def test_what_the_testbed_said_is_each_refusal(
+    entry: expected.ExpectedError, reason: str, message: str
+) -> None:
+    assert entry.event_message({"reason": reason, "message": message}) == message
