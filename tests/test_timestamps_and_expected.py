@@ -158,7 +158,8 @@ SAID = [
         expected.RESTORE_FROM_MISSING_SNAPSHOT,
         "ProvisioningFailed",
         "error getting handle for DataSource Type VolumeSnapshot by Name "
-        "snapconf-no-such-snapshot: error getting snapshot snapconf-no-such-snapshot from api server: "
+        "snapconf-no-such-snapshot: error getting snapshot snapconf-no-such-snapshot from "
+        "api server: "
         'volumesnapshots.snapshot.storage.k8s.io "snapconf-no-such-snapshot" not found',
     ),
     (
