@@ -224,6 +224,18 @@ ORPHANED_PROVISIONER_FINALIZER = (
 )
 
 
+def _writers(obj: Obj | None) -> str:
+    """Who last wrote the object, from its managedFields: the evidence of a collision."""
+    entries = dig(obj, "metadata", "managedFields") or []
+    said = sorted(
+        f"{e.get('manager')} {e.get('operation')} {e.get('time')}"
+        + (f" ({e['subresource']})" if e.get("subresource") else "")
+        for e in entries
+        if isinstance(e, dict)
+    )
+    return f" Its last writers (managedFields): {'; '.join(said)}." if said else ""
+
+
 def _held_only_by_provisioner(obj: Obj | None) -> bool:
     """Being deleted, and nothing but the provisioner's finalizer keeps it."""
     meta = (obj or {}).get("metadata") or {}
@@ -458,7 +470,7 @@ class _Deleter:
         except KubeError as err:
             log.debug("cleanup: could not release %s: %s", ref, err)
             return False
-        self.notes.append(ORPHANED_PROVISIONER_FINALIZER.format(ref=ref))
+        self.notes.append(ORPHANED_PROVISIONER_FINALIZER.format(ref=ref) + _writers(held))
         return True
 
     def _restore_pending(self, ref: Ref) -> bool:

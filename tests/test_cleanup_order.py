@@ -29,7 +29,13 @@ def tracker_for(kube: FakeKube) -> Tracker:
 
 def test_a_snapshot_held_only_by_the_provisioner_is_released_and_noted() -> None:
     kube = FakeKube()
-    kube.put(snapshot(PROVISIONER_SNAPSHOT_FINALIZER))
+    held = snapshot(PROVISIONER_SNAPSHOT_FINALIZER)
+    held["metadata"]["managedFields"] = [  # type: ignore[index]
+        {"manager": "csi-provisioner", "operation": "Update", "time": "2026-12-07T19:48:03Z"},
+        {"manager": "snapshot-controller", "operation": "Update", "time": "2026-12-07T19:48:03Z",
+         "subresource": "status"},
+    ]  # fmt: skip
+    kube.put(held)
     tracker = tracker_for(kube)
     assert tracker.cleanup(30) == []
     assert kube.get_or_none("VolumeSnapshot", "snap", NS) is None
@@ -37,6 +43,7 @@ def test_a_snapshot_held_only_by_the_provisioner_is_released_and_noted() -> None
     assert "external-provisioner" in tracker.notes[0]
     assert PROVISIONER_SNAPSHOT_FINALIZER in tracker.notes[0]
     assert "not the driver's" in tracker.notes[0]
+    assert "snapshot-controller Update 2026-12-07T19:48:03Z (status)" in tracker.notes[0]
 
 
 def test_the_controllers_own_finalizers_are_left_to_it() -> None:
