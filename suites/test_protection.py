@@ -118,8 +118,11 @@ def test_snapshot_held_while_restore_pending_then_released(
     pvc = cluster.bound_pvc()
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
-    finalizers = cluster.get(snap)["metadata"].get("finalizers") or []
-    assert SNAPSHOT_BOUND in finalizers, f"a bound snapshot lacks {SNAPSHOT_BOUND}: {finalizers}"
+    # the controller adds it in its own update, which may come just after readyToUse
+    cluster.wait_for(
+        snap, has_finalizer(SNAPSHOT_BOUND), op="snapshot-bound-protected",
+        timeout=cluster.profile.timeouts.snapshot_ready,
+    )  # fmt: skip
 
     restore = cluster.restore(snap, late_binding=True)
     cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
