@@ -166,9 +166,7 @@ def build_archives(layout: Layout, pause_c: Path) -> dict[str, Path]:
     }
 
 
-def write_archive(
-    layout: Layout, name: str, rootfs: RootFS, config: Mapping[str, object]
-) -> Path:
+def write_archive(layout: Layout, name: str, rootfs: RootFS, config: Mapping[str, object]) -> Path:
     """Write the OCI archive of image ``name`` into the image cache (only if it changed)."""
     layout.images_dir.mkdir(parents=True, exist_ok=True)
     path = layout.images_dir / (name.replace("/", "_").replace(":", "_") + ".oci.tar")
