@@ -129,7 +129,7 @@ CASES: tuple[Case, ...] = (
         r"creationTime .*in the future",
     ),
     Case(
-        "list-snapshots-size-zero",
+        "list-snapshots-size-short",
         DETECT,
         "test_preprovisioned_snapshot_binds_and_restores and fs",
         r"imported snapshot.*restoreSize",

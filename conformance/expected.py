@@ -5,7 +5,9 @@ warning (a slow image pull, a retried update) and so proves nothing about the re
 claims. Each entry here names the component that must refuse, the Event reasons it uses
 and the wordings of its message (a regular expression per known wording; where controller
 versions word it differently, each wording is listed on its own). A test passes only when
-the snapshot's ``status.error.message`` or a Warning event of an accepted reason matches.
+the snapshot's ``status.error.message`` or an event of an accepted reason matches (the
+reasons are the components' own; one entry, the snapshot of a driver nobody serves, is
+the controller's Normal "waiting for the driver" event, since no error is ever raised).
 
 The report and docs quote this table, so a reader sees what each test expects. Pure data
 and matching: this module must not touch a cluster.
@@ -145,7 +147,10 @@ RESTORE_FROM_UNREADY_SNAPSHOT = ExpectedError(
     "a PVC restored from a VolumeSnapshot that is not ready",
     EXTERNAL_PROVISIONER,
     ("ProvisioningFailed",),
-    (r"error getting handle for DataSource Type VolumeSnapshot by Name \S+: .*not (bound|ready)",),
+    (
+        r"error getting handle for DataSource Type VolumeSnapshot by Name \S+: "
+        r".*(?i:not (bound|ready))",
+    ),
     in_status=False,
 )
 RESTORE_SMALLER_THAN_RESTORE_SIZE = ExpectedError(
@@ -175,8 +180,9 @@ DRIVER_REFUSES_VOLUME_MODE_CHANGE = ExpectedError(
 )
 MOUNT_OF_DELETED_VOLUME = ExpectedError(
     "a pod using a static PV whose backend volume was deleted",
-    "CSI driver (NodeStage/NodePublish, reported by kubelet)",
-    ("FailedMount", "FailedMapVolume"),
+    "CSI driver (ControllerPublish, NodeStage or NodePublish, reported by kubelet or the "
+    "attach-detach controller)",
+    ("FailedMount", "FailedMapVolume", "FailedAttachVolume"),
     (
         r"rpc error: code = NotFound",
         r"rpc error: code = \w+ desc = .*(?i:not found|does not exist|no such)",

@@ -600,14 +600,13 @@ def _testbed_host_logs(kubeconfig: str | None) -> dict[str, Path] | None:
     the interposer, the sidecars, the snapshot-controller); elsewhere (None) they are
     pods. Asked at a session's first failure: the testbed package is only imported then.
     """
-    from conformance.testbed.cluster import COMPONENTS
+    from conformance.testbed.cluster import csi_log_files
     from conformance.testbed.layout import Layout
 
     layout = Layout.default()
     if not layout.serves(kubeconfig):
         return None
-    csi = COMPONENTS[COMPONENTS.index("snapshot-controller") :]
-    return {name: layout.log(name) for name in csi}
+    return csi_log_files(layout)  # the running driver's: ours, or a user's and its registrar
 
 
 def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from typing import Final, NamedTuple
 from conformance import kube as kube_mod
 from conformance.kube import (
     KINDS,
+    Conflict,
     ConnectionLost,
     Kind,
     KubeAPI,
@@ -227,13 +228,13 @@ ORPHANED_PROVISIONER_FINALIZER = (
 def _writers(obj: Obj | None) -> str:
     """Who last wrote the object, from its managedFields: the evidence of a collision."""
     entries = dig(obj, "metadata", "managedFields") or []
-    said = sorted(
+    ordered = sorted((e for e in entries if isinstance(e, dict)), key=lambda e: str(e.get("time")))
+    said = [
         f"{e.get('manager')} {e.get('operation')} {e.get('time')}"
         + (f" ({e['subresource']})" if e.get("subresource") else "")
-        for e in entries
-        if isinstance(e, dict)
-    )
-    return f" Its last writers (managedFields): {'; '.join(said)}." if said else ""
+        for e in ordered
+    ]
+    return f" Its writers, last change of each (managedFields): {'; '.join(said)}." if said else ""
 
 
 def _held_only_by_provisioner(obj: Obj | None) -> bool:
@@ -242,6 +243,81 @@ def _held_only_by_provisioner(obj: Obj | None) -> bool:
     return bool(meta.get("deletionTimestamp")) and (meta.get("finalizers") or []) == [
         PROVISIONER_SNAPSHOT_FINALIZER
     ]
+
+
+def _restore_pending(kube: KubeAPI, namespace: str, snapshot: str) -> bool:
+    """A PVC in the namespace is still being restored from the snapshot (not yet Bound)."""
+    try:
+        claims, _ = kube.list("PersistentVolumeClaim", namespace)
+    except KubeError:
+        return True  # cannot tell: leave it to the provisioner
+    for claim in claims:
+        source = dig(claim, "spec", "dataSourceRef") or dig(claim, "spec", "dataSource") or {}
+        if (
+            source.get("kind") == "VolumeSnapshot"
+            and source.get("name") == snapshot
+            and source.get("namespace", namespace) == namespace
+            and dig(claim, "status", "phase") == "Pending"
+        ):
+            return True
+    return False
+
+
+def wait_snapshot_gone(
+    kube: KubeAPI, waiter: Waiter, name: str, namespace: str, *, timeout: float, op: str
+) -> str | None:
+    """Wait until a deleted VolumeSnapshot is gone, taking over one upstream stall.
+
+    The snapshot goes, or ends up held only by the external-provisioner's finalizer
+    (:data:`PROVISIONER_SNAPSHOT_FINALIZER`). Then, if no PVC in its namespace still waits
+    to be restored from it, the provisioner gets :data:`PROVISIONER_GRACE` to remove it
+    itself; after that this removes it (a patch guarded by the resourceVersion, tried
+    again once on a conflict) and returns the note that says so, naming the component
+    and the snapshot's last writers. None when nothing had to be taken over.
+
+    Raises:
+        WaitTimeout: the snapshot is still there after ``timeout`` seconds.
+        KubeError: the cluster could not be read or written.
+    """
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    def gone(within: float) -> None:
+        waiter.gone("VolumeSnapshot", name, namespace, timeout=within, op=op)
+
+    held = waiter.until(
+        "VolumeSnapshot", name, namespace, lambda o: o is None or _held_only_by_provisioner(o),
+        timeout=timeout, op=op, describe=f"VolumeSnapshot {namespace}/{name} to be deleted",
+    )  # fmt: skip
+    if held is None:
+        return None
+    if _restore_pending(kube, namespace, name):
+        gone(left())
+        return None
+    try:
+        gone(min(PROVISIONER_GRACE, left()))
+        return None
+    except WaitTimeout:
+        pass
+    for _attempt in range(2):
+        held = kube.get_or_none("VolumeSnapshot", name, namespace)
+        if not _held_only_by_provisioner(held):
+            break
+        version = dig(held, "metadata", "resourceVersion")
+        patch = {"metadata": {"finalizers": None, "resourceVersion": version}}
+        try:
+            kube.patch("VolumeSnapshot", name, namespace, patch)
+        except NotFound:
+            return None
+        except Conflict:
+            continue
+        gone(left())
+        ref = _ref("VolumeSnapshot", name, namespace)
+        return ORPHANED_PROVISIONER_FINALIZER.format(ref=ref) + _writers(held)
+    gone(left())
+    return None
 
 
 class _Deleter:
@@ -426,8 +502,20 @@ class _Deleter:
             self._drop_finalizers(ref)
             timeout = self.remaining()
         elif ref.kind == "VolumeSnapshot":
-            self._release_provisioner_hold(ref, timeout)
-            timeout = min(timeout, self.remaining())
+            try:
+                note = wait_snapshot_gone(
+                    self.kube, self.waiter, ref.name, str(ref.namespace), timeout=timeout,
+                    op="cleanup",
+                )  # fmt: skip
+            except WaitTimeout as err:
+                self.error(ref, f"not deleted: {err}")
+            except KubeError as err:
+                self.error(ref, f"cannot confirm deletion: {err}")
+            else:
+                self.gone.add(ref)
+                if note:
+                    self.notes.append(note)
+            return
         try:
             self.waiter.gone(ref.kind, ref.name, ref.namespace, timeout=timeout, op="cleanup")
         except WaitTimeout as err:
@@ -436,55 +524,6 @@ class _Deleter:
             self.error(ref, f"cannot confirm deletion: {err}")
         else:
             self.gone.add(ref)
-
-    def _release_provisioner_hold(self, ref: Ref, timeout: float) -> bool:
-        """Take over the external-provisioner's release of a snapshot no restore needs.
-
-        The snapshot goes, or ends up held only by the provisioner's finalizer. Then, if
-        no PVC in its namespace still waits to be restored from it, the provisioner gets
-        :data:`PROVISIONER_GRACE` to remove it itself; after that cleanup removes it (a
-        patch that fails if the snapshot changed meanwhile) and says so in the test's
-        record, naming the component. True when it released the snapshot.
-        """
-        try:
-            held = self.waiter.until(
-                ref.kind, ref.name, ref.namespace,
-                lambda o: o is None or _held_only_by_provisioner(o),
-                timeout=timeout, op="cleanup", describe=f"{ref} to be deleted",
-            )  # fmt: skip
-        except (WaitTimeout, KubeError):
-            return False  # _wait_gone reports it
-        if held is None or self._restore_pending(ref):
-            return False
-        if not self._stuck(ref, min(PROVISIONER_GRACE, self.remaining())):
-            return False
-        held = self._read(ref)
-        if not _held_only_by_provisioner(held):
-            return False
-        version = dig(held, "metadata", "resourceVersion")
-        patch = {"metadata": {"finalizers": None, "resourceVersion": version}}
-        try:
-            self.kube.patch(ref.kind, ref.name, ref.namespace, patch)
-        except NotFound:
-            return False
-        except KubeError as err:
-            log.debug("cleanup: could not release %s: %s", ref, err)
-            return False
-        self.notes.append(ORPHANED_PROVISIONER_FINALIZER.format(ref=ref) + _writers(held))
-        return True
-
-    def _restore_pending(self, ref: Ref) -> bool:
-        """A PVC in the snapshot's namespace is still being restored from it."""
-        try:
-            claims, _ = self.kube.list("PersistentVolumeClaim", ref.namespace)
-        except KubeError:
-            return True  # cannot tell: leave it to the provisioner
-        return any(
-            dig(claim, "spec", "dataSource", "kind") == "VolumeSnapshot"
-            and dig(claim, "spec", "dataSource", "name") == ref.name
-            and dig(claim, "status", "phase") != "Bound"
-            for claim in claims
-        )
 
     def _stuck(self, ref: Ref, grace: float) -> bool:
         """Still there after ``grace`` seconds (controllers had their chance)."""

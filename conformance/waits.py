@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 Condition = Callable[[Obj | None], bool]
 """A predicate over the current object (None: it does not exist)."""
 
+TOMBSTONE = "snapconf.io/deleted"
+"""Key marking a deleted object in a history (``Waiter.observe(..., tombstones=True)``)."""
+
 MAX_EVENTS = 10
 _RESTART_PAUSE_MIN = 0.5
 _RESTART_PAUSE_MAX = 5.0
@@ -421,6 +424,7 @@ class Waiter:
         op: str,
         stop: Condition | None = None,
         since: str | None = None,
+        tombstones: bool = False,
     ) -> list[Obj | None]:
         """Every state of the object seen in the next ``window`` seconds, in order.
 
@@ -428,7 +432,10 @@ class Waiter:
         is checked against this whole history, not one read at the end: a state that
         came and went inside the window is in it. With ``stop`` the watch ends as soon as
         ``stop`` holds (that state is the last item); with ``since`` it first replays the
-        changes after that resourceVersion. None in the list: the object did not exist.
+        changes after that resourceVersion. None in the list: the object did not exist;
+        with ``tombstones`` a deletion is the deleted object marked :data:`TOMBSTONE`, and
+        the history resumes from the last change it saw (never re-lists; a ``since`` too
+        old to replay raises :class:`Gone`).
         The time is recorded as ``op`` (the window is critical path, as any wait).
         """
         k = lookup(kind)
@@ -443,7 +450,10 @@ class Waiter:
             return [items[0] if items else None]
 
         start = self._clock()
-        self._watch(k, ns, f"metadata.name={name}", record, first, window, since=since)
+        self._watch(
+            k, ns, f"metadata.name={name}", record, first, window, since=since,
+            tombstones=tombstones,
+        )  # fmt: skip
         if self.timings is not None:
             self.timings.record(op, self._clock() - start, _subject(k, name, ns))
         return seen
@@ -488,8 +498,14 @@ class Waiter:
         from_list: Callable[[list[Obj]], list[Obj | None]],
         timeout: float,
         since: str | None = None,
+        tombstones: bool = False,
     ) -> tuple[bool, Obj | None]:
         """List, then watch from the list's resourceVersion until ``condition`` holds.
+
+        With ``tombstones`` a deletion reaches the condition as the deleted object marked
+        ``{TOMBSTONE: True}`` (with its last resourceVersion) instead of None, and a
+        ``since`` that is too old to replay raises :class:`Gone` instead of silently
+        re-listing: a history with a hole must not pass for a whole one.
 
         Returns ``(True, object)`` when it held, ``(False, last seen object)`` when time
         ran out. ``from_list`` picks what a (re-)list offers to the condition: the one
@@ -499,6 +515,7 @@ class Waiter:
         last: Obj | None = None
         pause = _RESTART_PAUSE_MIN
         while True:
+            replaying = since is not None
             if since is not None:
                 resource_version, since = since, None
             else:
@@ -522,12 +539,20 @@ class Waiter:
                 for etype, obj in stream:
                     if etype == "BOOKMARK":
                         continue
-                    last = None if etype == "DELETED" else obj
+                    if etype == "DELETED":
+                        last = {**obj, TOMBSTONE: True} if tombstones else None
+                    else:
+                        last = obj
+                    resource_version = str(
+                        (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    )
                     if condition(last):
                         return True, last
                     if self._clock() >= deadline:
                         break
             except Gone:
+                if tombstones and replaying:
+                    raise
                 log.debug("watch %s: resourceVersion expired; re-listing", k.plural)
             finally:
                 close = getattr(stream, "close", None)
@@ -535,6 +560,8 @@ class Waiter:
                     close()  # release the connection now, not at garbage collection
             if self._clock() >= deadline:
                 return False, last
+            if tombstones:
+                since = resource_version  # a history resumes where it was, never re-lists
             # The stream ended early (server timeout, dropped connection, Gone): re-list.
             # A stream that keeps ending at once gets a growing pause, never a busy loop.
             if self._clock() - opened < _QUICK_STREAM:

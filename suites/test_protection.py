@@ -85,13 +85,14 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     cluster.wait_gone(pvc, op="pvc-deleted")
 
     history = cluster.history(pvc, since=before)
-    cut = next((s for s in cluster.history(snap, since=before) if s and snapshot_ready(s)), ready)
+    cut = next((s for s in cluster.history(snap, since=before) if snapshot_ready(s)), ready)
     released = next(
         (s for s in history if s and has_deletion_timestamp(s)
          and PVC_AS_SOURCE not in (s["metadata"].get("finalizers") or [])),
         None,
     )  # fmt: skip
-    assert released is None or _revision(released) > _revision(cut), (
+    assert released is not None, "the source PVC's release is not in its watch history"
+    assert _revision(released) > _revision(cut), (
         f"the source PVC lost {PVC_AS_SOURCE} (revision {_revision(released)}) before its "
         f"snapshot was ready (revision {_revision(cut)})"
     )

@@ -43,7 +43,7 @@ REQUIRED = {
     "restore-size-zero", "restore-size-short", "capacity-short", "restore-larger-ignored",
     "transient-unavailable", "slow-snapshot", "slow-provision", "delete-volume-noop",
     "clone-from-last-snapshot", "clone-of-clone-from-origin", "restore-from-live-volume",
-    "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-zero",
+    "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-short",
     "list-snapshots-ignores-id",
 }  # fmt: skip
 
@@ -731,21 +731,21 @@ def test_snapshot_time_shifted_moves_creation_times_an_hour_ahead(proto, upstrea
     assert times == [(4600, 7), None, (4600, 7), None]
 
 
-def test_list_snapshots_size_zero_leaves_create_snapshot_alone(proto, upstream, csi) -> None:
-    assert BUILTIN["list-snapshots-size-zero"].methods == frozenset({"GetSnapshot",
+def test_list_snapshots_size_short_leaves_create_snapshot_alone(proto, upstream, csi) -> None:
+    assert BUILTIN["list-snapshots-size-short"].methods == frozenset({"GetSnapshot",
                                                                      "ListSnapshots"})  # fmt: skip
     snaps = [snapshot(csi, "s1", "a", 1, size=3 * MiB), snapshot(csi, "s2", "a", 2, size=3 * MiB)]
     upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, snaps)
     upstream.handlers["GetSnapshot"] = lambda req: csi.GetSnapshotResponse(snapshot=snaps[1])
     lines: list[str] = []
-    listed = run(proto, upstream, ["list-snapshots-size-zero"], "ListSnapshots",
+    listed = run(proto, upstream, ["list-snapshots-size-short"], "ListSnapshots",
                  csi.ListSnapshotsRequest(snapshot_id="s1"), log=lines.append)  # fmt: skip
-    got = run(proto, upstream, ["list-snapshots-size-zero"], "GetSnapshot",
+    got = run(proto, upstream, ["list-snapshots-size-short"], "GetSnapshot",
               csi.GetSnapshotRequest(snapshot_id="s2"))  # fmt: skip
-    assert [e.snapshot.size_bytes for e in listed.entries] == [0]
-    assert (got.snapshot.snapshot_id, got.snapshot.size_bytes) == ("s2", 0)
+    assert [e.snapshot.size_bytes for e in listed.entries] == [3 * MiB // 2]
+    assert (got.snapshot.snapshot_id, got.snapshot.size_bytes) == ("s2", 3 * MiB // 2)
     assert got.snapshot.ready_to_use
-    assert "size 0 for s1" in lines[-1]
+    assert f"size {3 * MiB // 2} for s1" in lines[-1]
 
 
 def test_list_snapshots_ignores_id_lists_everything_asked_one_first(proto, upstream, csi) -> None:
@@ -812,6 +812,31 @@ def test_transient_unavailable_fails_three_calls_per_method(proto, upstream, csi
     assert len(upstream.seen) == 2
     with pytest.raises(CallError):  # a fresh activation counts again
         run(proto, upstream, ["transient-unavailable"], "Probe", csi.ProbeRequest())
+
+
+def test_transient_unavailable_is_an_outage_in_time(proto, upstream, csi) -> None:
+    """A call after the outage passes even if fewer than three failed before it."""
+    from conformance.faults.builtin import TransientUnavailable
+
+    now = [100.0]
+    instances: dict[str, Any] = {
+        "transient-unavailable": TransientUnavailable(clock=lambda: now[0])
+    }
+    upstream.handlers["Probe"] = lambda req: csi.ProbeResponse()
+    with pytest.raises(CallError):
+        run(
+            proto,
+            upstream,
+            ["transient-unavailable"],
+            "Probe",
+            csi.ProbeRequest(),
+            instances=instances,
+        )
+    now[0] += TransientUnavailable.OUTAGE + 0.1
+    run(
+        proto, upstream, ["transient-unavailable"], "Probe", csi.ProbeRequest(), instances=instances
+    )
+    assert len(upstream.seen) == 1
 
 
 def test_faults_that_only_delay_or_fail_parse_nothing(proto, upstream, csi) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.kube import Gone
-from conformance.waits import Waiter, WaitTimeout, snapshot_ready
+from conformance.waits import TOMBSTONE, Waiter, WaitTimeout, snapshot_ready
 from tests.fakes import FakeClock, FakeKube
 
 NS = "ns"
@@ -125,3 +125,24 @@ def test_first_event_times_out_when_only_unrelated_warnings_come(
             NS, "involvedObject.name=snap", timeout=2, op="e", describe="the misbinding",
             match=lambda e: bool(e and e["reason"] == "SnapshotContentMisbound"),
         )  # fmt: skip
+
+
+def test_a_history_keeps_the_deletion_with_its_revision(api: FakeKube, waiter: Waiter) -> None:
+    created = api.put(snapshot())
+    api.script = [[("MODIFIED", snapshot(readyToUse=True)), ("DELETED", snapshot())]]
+    seen = waiter.observe(
+        "VolumeSnapshot", "snap", NS, window=5, op="h", tombstones=True,
+        since=created["metadata"]["resourceVersion"], stop=lambda o: bool(o and o.get(TOMBSTONE)),
+    )  # fmt: skip
+    assert seen[-1] is not None
+    assert seen[-1][TOMBSTONE] is True
+    assert int(seen[-1]["metadata"]["resourceVersion"]) > int(
+        seen[0]["metadata"]["resourceVersion"]
+    )
+
+
+def test_a_history_that_cannot_be_replayed_is_an_error(api: FakeKube, waiter: Waiter) -> None:
+    api.put(snapshot())
+    api.script = [Gone]
+    with pytest.raises(Gone):
+        waiter.observe("VolumeSnapshot", "snap", NS, window=5, op="h", tombstones=True, since="1")

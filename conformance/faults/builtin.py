@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import grpc
@@ -547,21 +548,19 @@ def snapshot_time_shifted(call: Call) -> Reply:
     return reply
 
 
-@fault("list-snapshots-size-zero", methods=["GetSnapshot", "ListSnapshots"])
-def list_snapshots_size_zero(call: Call) -> Reply:
-    """Listed snapshots report size 0; CreateSnapshot replies are right.
+@fault("list-snapshots-size-short", methods=["ListSnapshots", "GetSnapshot"])
+def list_snapshots_size_short(call: Call) -> Reply:
+    """ListSnapshots and GetSnapshot report half a snapshot's size; CreateSnapshot is right.
 
-    Imitates drivers whose listing returns incomplete entries (the size is only known to
-    the create path): dynamically created snapshots look right, but a pre-provisioned
-    (imported) snapshot, whose status the snapshotter reads with ListSnapshots, gets
-    restoreSize 0.
+    Imitates a driver whose listing reports another size than its CreateSnapshot reply
+    (used bytes, a unit mix-up in a second code path): dynamically created snapshots look
+    right, but a pre-provisioned (imported) snapshot's content gets a restoreSize too
+    small to restore it into. (A size of 0, "unknown" in CSI, would be allowed.)
     """
     reply = call.forward()
-    zeroed = [s for s in snapshots_in(call.method.name, reply.message) if s.size_bytes]
-    for snap in zeroed:
-        snap.size_bytes = 0
-    if zeroed:
-        call.log(f"reported size 0 for {', '.join(s.snapshot_id for s in zeroed)}")
+    for snap in snapshots_in(call.method.name, reply.message):
+        snap.size_bytes //= 2
+        call.log(f"listed size {snap.size_bytes} for {snap.snapshot_id} (half)")
     return reply
 
 
@@ -645,24 +644,33 @@ def restore_larger_ignored(call: Call) -> Reply:
 
 @fault("transient-unavailable")
 class TransientUnavailable:
-    """The first 3 calls of each method fail with UNAVAILABLE.
+    """Each method fails with UNAVAILABLE for a short outage after its first call.
 
     Imitates a driver that restarts or loses its backend connection now and then: callers
-    must retry. Counts start when the fault is switched on; every unary method counts
-    separately (Identity calls too).
+    must retry. The outage is in time, as a real one is: calls of a method in the first
+    ``OUTAGE`` seconds after its first call fail (at most ``FAILURES`` of them), later
+    ones pass. Counts start when the fault is switched on; every unary method counts
+    separately (Identity calls too). A count alone (3 failures, however spread) made a
+    driver with NodeStage fail 6 node calls in a row, which kubelet's per-volume backoff
+    (0.5 s doubling) turned into minutes: a harsher outage than the fault claims.
     """
 
     FAILURES: ClassVar[int] = 3
+    OUTAGE: ClassVar[float] = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
+        self._first: dict[str, float] = {}
+        self._clock = clock
 
     def __call__(self, call: Call) -> Reply:
+        now = self._clock()
         with self._lock:
+            first = self._first.setdefault(call.method.name, now)
             self._calls[call.method.name] += 1
             n = self._calls[call.method.name]
-        if n <= self.FAILURES:
+        if n <= self.FAILURES and now - first < self.OUTAGE:
             call.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 f"snapconf interposer: transient failure {n}/{self.FAILURES}",
