@@ -207,3 +207,14 @@ TABLE: tuple[ExpectedError, ...] = (
     MOUNT_OF_DELETED_VOLUME,
 )
 """Every refusal the suites expect, in the order docs/internals.md lists them."""
+
+
+def markdown_rows() -> list[str]:
+    """:data:`TABLE` as the rows of docs/checks.md's table (a unit test keeps them equal)."""
+    rows = []
+    for entry in TABLE:
+        words = " or ".join("`" + w.replace("|", "\\|") + "`" for w in entry.wordings)
+        where = "status.error and event" if entry.in_status else "event"
+        cells = [entry.case, entry.component, ", ".join(entry.reasons), where, words]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
