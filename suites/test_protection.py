@@ -8,7 +8,7 @@ import pytest
 
 from conformance.actions import ClusterActions, name_of
 from conformance.profile import Profile
-from conformance.waits import has_deletion_timestamp, has_finalizer, snapshot_ready
+from conformance.waits import TOMBSTONE, has_deletion_timestamp, has_finalizer, snapshot_ready
 
 pytestmark = pytest.mark.area("protection")
 
@@ -52,6 +52,14 @@ SNAPSHOT_AS_SOURCE = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-pr
 SNAPSHOT_BOUND = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
 
 
+def _released(pvc: Obj) -> bool:
+    """Deletion was asked for and pvc-as-source-protection no longer holds the PVC."""
+    finalizers = pvc["metadata"].get("finalizers") or []
+    return has_deletion_timestamp(pvc) and (
+        bool(pvc.get(TOMBSTONE)) or PVC_AS_SOURCE not in finalizers
+    )
+
+
 def _revision(obj: Obj | None) -> int:
     """The object's resourceVersion as a number: etcd's revision, one order for all kinds."""
     return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
@@ -86,11 +94,8 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
 
     history = cluster.history(pvc, since=before)
     cut = next((s for s in cluster.history(snap, since=before) if snapshot_ready(s)), ready)
-    released = next(
-        (s for s in history if s and has_deletion_timestamp(s)
-         and PVC_AS_SOURCE not in (s["metadata"].get("finalizers") or [])),
-        None,
-    )  # fmt: skip
+    # a deletion is a release too: its tombstone shows the finalizers stored last
+    released = next((s for s in history if s and _released(s)), None)
     assert released is not None, "the source PVC's release is not in its watch history"
     assert _revision(released) > _revision(cut), (
         f"the source PVC lost {PVC_AS_SOURCE} (revision {_revision(released)}) before its "
