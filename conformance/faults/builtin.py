@@ -300,6 +300,29 @@ def _content_source(call: Call) -> Any:
     return source
 
 
+class _OnePick:
+    """One substitute per (request name, asked source), so a retried CreateVolume is the same.
+
+    A driver answers a repeated CreateVolume name with another content source with
+    ALREADY_EXISTS, so a fault that swaps the source must swap it the same way on every
+    retry, and keep a "leave it unchanged" ("") too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._picked: dict[tuple[str, str], str] = {}
+
+    def get(self, name: str, asked: str, pick: Callable[[], str]) -> str:
+        key = (name, asked)
+        with self._lock:
+            found = self._picked.get(key)
+        if found is None:
+            found = pick()  # may call upstream: outside the lock
+            with self._lock:
+                found = self._picked.setdefault(key, found)
+        return found
+
+
 @fault("clone-from-last-snapshot", methods=["CreateVolume"])
 class CloneFromLastSnapshot:
     """A clone of a volume holds the data of the volume's newest snapshot, not its own.
@@ -313,22 +336,19 @@ class CloneFromLastSnapshot:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._chosen: dict[tuple[str, str], str] = {}  # (name, volume) -> snapshot, "" none
+        self._picks = _OnePick()  # -> the snapshot restored instead, "" none
 
     def __call__(self, call: Call) -> Reply:
         req = call.request
         wanted = source_volume_id(req)
         if not wanted:
             return call.forward()
-        key = (str(req.name), wanted)
-        with self._lock:
-            chosen = self._chosen.get(key)
-        if chosen is None:
+
+        def newest_ready() -> str:
             ready = [s for s in list_snapshots(call, source_volume_id=wanted) if s.ready_to_use]
-            chosen = str(_newest(ready).snapshot_id) if ready else ""
-            with self._lock:
-                chosen = self._chosen.setdefault(key, chosen)
+            return str(_newest(ready).snapshot_id) if ready else ""
+
+        chosen = self._picks.get(str(req.name), wanted, newest_ready)
         if not chosen:
             call.log(f"no ready snapshot of volume {wanted}; clone {req.name!r} unchanged")
             return call.forward()
@@ -352,24 +372,23 @@ class CloneOfCloneFromOrigin:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._origin: dict[str, str] = {}  # clone's volume id -> the volume its data came from
-        self._chosen: dict[tuple[str, str], str] = {}  # (name, volume) -> origin, "" none
+        self._picks = _OnePick()  # -> the origin cloned instead, "" none
 
     def __call__(self, call: Call) -> Reply:
         req = call.request
         wanted = source_volume_id(req)
         if not wanted:
             return call.forward()
-        key = (str(req.name), wanted)
-        with self._lock:
-            origin = self._chosen.get(key)
-            candidate = self._origin.get(wanted, "")
-        if origin is None:
-            origin = candidate
+
+        def existing_origin() -> str:
+            with self._lock:
+                origin = self._origin.get(wanted, "")
             if origin and not any(v.volume_id == origin for v in list_volumes(call)):
                 call.log(f"origin {origin} of clone {wanted} is gone; {req.name!r} unchanged")
-                origin = ""
-            with self._lock:
-                origin = self._chosen.setdefault(key, origin)
+                return ""
+            return origin
+
+        origin = self._picks.get(str(req.name), wanted, existing_origin)
         if not origin:
             reply = call.forward()
         else:
@@ -396,21 +415,14 @@ class RestoreFromLiveVolume:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._chosen: dict[tuple[str, str], str] = {}  # (name, snapshot) -> volume, "" none
+        self._picks = _OnePick()  # -> the live volume cloned instead, "" none
 
     def __call__(self, call: Call) -> Reply:
         req = call.request
         wanted = source_snapshot_id(req)
         if not wanted:
             return call.forward()
-        key = (str(req.name), wanted)
-        with self._lock:
-            live = self._chosen.get(key)
-        if live is None:
-            live = self._live_source(call, wanted)
-            with self._lock:
-                live = self._chosen.setdefault(key, live)
+        live = self._picks.get(str(req.name), wanted, lambda: self._live_source(call, wanted))
         if not live:
             return call.forward()
         asked = _content_source(call)
