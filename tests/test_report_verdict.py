@@ -108,6 +108,15 @@ def test_required_failure_or_error_is_not_conformant(outcome: str, reason: str) 
     assert result.reasons == [reason]
 
 
+def test_what_the_run_left_behind_is_not_conformant() -> None:
+    leak = "backend volume v-1 (1Gi) left by the run: the driver still lists it"
+    results = run(record("a"))
+    results["run"]["cluster"]["leaks"] = [leak]
+    result = verdict(results)
+    assert not result.conformant
+    assert result.reasons == [f"left behind by the run: {leak}"]
+
+
 def test_required_test_skipped_for_another_reason_is_not_conformant() -> None:
     skipped = record("b", "skipped", skip="snapshot class has no driver")
     result = verdict(run(record("a"), skipped))

@@ -83,7 +83,9 @@ class Verdict:
     """Conformant or not, and why not (empty ``reasons`` when conformant).
 
     ``reasons`` lists the baseline regressions first, then every other required test that
-    did not pass; ``regressions`` holds the regressed nodeids alone.
+    did not pass, then what the run left behind (API objects, and on the testbed backend
+    volumes and snapshots: a leaked backend volume is a driver bug a test cannot see);
+    ``regressions`` holds the regressed nodeids alone.
     """
 
     conformant: bool
@@ -153,6 +155,8 @@ def verdict(results: ResultsLike, baseline: ResultsLike | None = None) -> Verdic
             )
         else:
             reasons.append(f"required test {_NOW[test.outcome]}: {test.nodeid}")
+    leaks = run.run.cluster.get("leaks") or []
+    reasons += [f"left behind by the run: {leak}" for leak in leaks if isinstance(leak, str)]
     counts = count(run.tests)
     if counts.total == 0:
         reasons.append("no test ran")
