@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import tenacity
 from google.protobuf.message import DecodeError
 
 from conformance.faults.proto import CsiProto, ProtoError, ensure_proto, load_csi
@@ -107,25 +108,31 @@ class _Client:
     def call(self, name: str, request: Any) -> Any:
         method = self.proto.method(name)
         stub: Any = self.channel.unary_unary(method.path)
-        delay = 0.1
-        while True:
+
+        def once() -> bytes:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise BackendError(f"{name}: no answer within the listing's {TIMEOUT:g} s")
             try:
-                data = stub(request.SerializeToString(), timeout=left)
+                return bytes(stub(request.SerializeToString(), timeout=left))
             except grpc.RpcError as exc:
                 code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
                 details = exc.details() if hasattr(exc, "details") else str(exc)
-                if code in RETRIED and self.deadline - time.monotonic() > delay:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
-                    continue
                 raise _RpcFailed(name, code, str(details or "")) from None
-            try:
-                return method.response_type.FromString(data)
-            except DecodeError as exc:
-                raise BackendError(f"{name}: the reply is not a {name}Response: {exc}") from exc
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, _RpcFailed) and exc.code in RETRIED
+            ),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
+            stop=tenacity.stop_before_delay(max(0.0, self.deadline - time.monotonic())),
+            reraise=True,
+        )
+        data = retrying(once)
+        try:
+            return method.response_type.FromString(data)
+        except DecodeError as exc:
+            raise BackendError(f"{name}: the reply is not a {name}Response: {exc}") from exc
 
     def close(self) -> None:
         self.channel.close()
