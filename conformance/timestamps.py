@@ -13,7 +13,9 @@ field and the symptom. Must not touch a cluster.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 EPOCH_SLACK = 86400.0
 """A time within a day of 1970-01-01 is an unset one (Go's zero Unix time, 0 ns)."""
@@ -98,3 +100,38 @@ def creation_times_disagree(snapshot_time: str, content_nanos: int, *, field: st
             f"({abs(snap - content):.0f}s apart)"
         )
     return None
+
+
+def snapshot_time_problems(
+    snapshot: dict[str, Any],
+    content: dict[str, Any],
+    *,
+    skew: float,
+    requested_by: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """What is wrong with a snapshot's and its content's creation times (none: []).
+
+    The backend snapshot cannot be older than the request that cut it: the
+    ``metadata.creationTimestamp`` of ``requested_by`` (the snapshot itself unless it was
+    imported from another snapshot's handle), nor newer than ``now`` (the time of reading).
+    """
+    asked = requested_by or snapshot
+    requested = parse_rfc3339(str(asked["metadata"]["creationTimestamp"]))
+    read_at = time.time() if now is None else now
+    snap_time = (snapshot.get("status") or {}).get("creationTime")
+    content_time = (content.get("status") or {}).get("creationTime")
+    problems = [
+        creation_time_problem(
+            snap_time, field=f"VolumeSnapshot {snapshot['metadata']['name']} status.creationTime",
+            requested=requested, now=read_at, skew=skew,
+        ),
+        creation_time_problem(
+            content_time,
+            field=f"VolumeSnapshotContent {content['metadata']['name']} status.creationTime",
+            requested=requested, now=read_at, skew=skew,
+        ),
+    ]  # fmt: skip
+    if snap_time and isinstance(content_time, int):
+        problems.append(creation_times_disagree(str(snap_time), content_time, field="creationTime"))
+    return [p for p in problems if p]

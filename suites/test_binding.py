@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -10,42 +9,13 @@ import pytest
 from conformance import expected
 from conformance.actions import ClusterActions, name_of
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
-from conformance.timestamps import creation_time_problem, creation_times_disagree, parse_rfc3339
+from conformance.timestamps import snapshot_time_problems
 from conformance.units import parse_quantity
 from conformance.waits import content_ready, snapshot_ready
 
 pytestmark = pytest.mark.area("binding")
 
 Obj = dict[str, Any]
-
-
-def _creation_time_problems(
-    cluster: ClusterActions, snap: Obj, content: Obj, *, requested_by: Obj | None = None
-) -> list[str]:
-    """What is wrong with the snapshot's and its content's creation times (none: []).
-
-    The backend snapshot cannot be older than the request that cut it: the creation of
-    ``requested_by`` (the snapshot itself unless it was imported from another's handle).
-    """
-    asked = requested_by or snap
-    requested = parse_rfc3339(str(asked["metadata"]["creationTimestamp"]))
-    skew = cluster.profile.timeouts.clock_skew
-    now = time.time()
-    snap_time = (snap.get("status") or {}).get("creationTime")
-    content_time = (content.get("status") or {}).get("creationTime")
-    problems = [
-        creation_time_problem(
-            snap_time, field=f"VolumeSnapshot {name_of(snap)} status.creationTime",
-            requested=requested, now=now, skew=skew,
-        ),
-        creation_time_problem(
-            content_time, field=f"VolumeSnapshotContent {name_of(content)} status.creationTime",
-            requested=requested, now=now, skew=skew,
-        ),
-    ]  # fmt: skip
-    if snap_time and isinstance(content_time, int):
-        problems.append(creation_times_disagree(str(snap_time), content_time, field="creationTime"))
-    return [p for p in problems if p]
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -69,7 +39,8 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     status = snap["status"]
     assert status["readyToUse"] is True
     assert status["boundVolumeSnapshotContentName"] == name_of(content)
-    assert not (problems := _creation_time_problems(cluster, snap, content)), "; ".join(problems)
+    times = snapshot_time_problems(snap, content, skew=cluster.profile.timeouts.clock_skew)
+    assert not times, "; ".join(times)
     assert "error" not in status, f"a ready snapshot still reports an error: {status.get('error')}"
     assert status.get("restoreSize") is not None, "restoreSize is not set on a ready snapshot"
     restore_size = parse_quantity(status["restoreSize"])
@@ -134,7 +105,9 @@ def test_preprovisioned_snapshot_binds_and_restores(cluster: ClusterActions, mod
         assert parse_quantity(str(ready["status"]["restoreSize"])) >= written.size, (
             "the imported snapshot's restoreSize is smaller than the data written"
         )
-    times = _creation_time_problems(cluster, ready, content, requested_by=retained.snapshot)
+    times = snapshot_time_problems(
+        ready, content, skew=cluster.profile.timeouts.clock_skew, requested_by=retained.snapshot
+    )
     assert not times, "; ".join(times)
     restored = cluster.wait_bound(cluster.restore(ready, mode=mode), op="restore-bound")
     assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (

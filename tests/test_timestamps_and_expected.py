@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from conformance import expected
-from conformance.timestamps import creation_time_problem, creation_times_disagree, parse_rfc3339
+from conformance.timestamps import (
+    creation_time_problem,
+    creation_times_disagree,
+    parse_rfc3339,
+    snapshot_time_problems,
+)
 
 REQUESTED = parse_rfc3339("2026-12-07T19:30:00Z")
 
@@ -191,3 +196,21 @@ def test_what_the_testbed_said_is_each_refusal(
     entry: expected.ExpectedError, reason: str, message: str
 ) -> None:
     assert entry.event_message({"reason": reason, "message": message}) == message
+
+
+def test_snapshot_and_content_times_are_judged_together() -> None:
+    snap = {
+        "metadata": {"name": "s", "creationTimestamp": "2026-12-07T19:30:00Z"},
+        "status": {"creationTime": "2026-12-07T19:30:01Z"},
+    }
+    content = {"metadata": {"name": "c"}, "status": {"creationTime": int((REQUESTED + 1) * 1e9)}}
+    assert snapshot_time_problems(snap, content, skew=5, now=REQUESTED + 3) == []
+    epoch = {"metadata": {"name": "c"}, "status": {"creationTime": 0}}
+    problems = snapshot_time_problems(snap, epoch, skew=5, now=REQUESTED + 3)
+    assert any("VolumeSnapshotContent c status.creationTime" in p and "1970" in p for p in problems)
+    assert any("apart" in p for p in problems)
+    imported = {**snap, "metadata": {"name": "i", "creationTimestamp": "2026-12-07T20:00:00Z"}}
+    assert (
+        snapshot_time_problems(imported, content, skew=5, requested_by=snap, now=REQUESTED + 3)
+        == []
+    )
