@@ -218,10 +218,11 @@ PROVISIONER_GRACE = 2.0
 ORPHANED_PROVISIONER_FINALIZER = (
     "cleanup released {ref} from the external-provisioner's finalizer "
     f"{PROVISIONER_SNAPSHOT_FINALIZER}, still there after every restore from it was "
-    "provisioned or deleted: the provisioner removes it with one unretried update, lost "
-    "when the snapshot is updated in the same instant (a conflict), and its orphan sweep "
-    "runs only every few minutes (external-provisioner v6.3, v6.4). A controller "
-    "behaviour, not the driver's."
+    "provisioned or deleted: the provisioner removes it only after a successful "
+    "provisioning, with one unretried update that is lost when the snapshot is updated in "
+    "the same instant (a conflict), and never for a restore it refused that was then "
+    "deleted; its orphan sweep runs only every few minutes (external-provisioner v6.3, "
+    "v6.4). A controller behaviour, not the driver's."
 )
 
 
