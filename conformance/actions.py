@@ -47,9 +47,11 @@ def _revision_of(version: str | None) -> int:
         return 0
 
 
-def _revision(obj: Obj | None) -> int:
+def revision(obj: Obj | None) -> int:
     """An object's resourceVersion as a number (etcd's revision; 0 when not a number)."""
     return _revision_of(((obj or {}).get("metadata") or {}).get("resourceVersion"))
+
+
 ALLOW_VOLUME_MODE_CHANGE = "snapshot.storage.kubernetes.io/allow-volume-mode-change"
 
 
@@ -541,10 +543,10 @@ class ClusterActions:
         def caught_up(state: Obj | None) -> bool:
             if state is None or state.get(TOMBSTONE):
                 return True
-            return _revision(state) >= _revision_of(now)
+            return revision(state) >= _revision_of(now)
 
         current = self.kube.get_or_none(kind, name, namespace)
-        if current is not None and _revision(current) <= _revision_of(since):
+        if current is not None and revision(current) <= _revision_of(since):
             return [current]  # nothing changed since
         return self.waiter.observe(
             kind, name, namespace, window=HISTORY_REPLAY, op="history-replayed", since=since,
@@ -624,11 +626,6 @@ class ClusterActions:
         content = self.content_of(snap)
         self.delete(snap, op="snapshot-deleted")
         return Retained(written, str(content["status"]["snapshotHandle"]), snap, content)
-
-    def retained_snapshot_handle(self, *, mode: str = "Filesystem") -> tuple[workload.Result, str]:
-        """:meth:`retained_snapshot`'s data and handle."""
-        retained = self.retained_snapshot(mode=mode)
-        return retained.written, retained.handle
 
     def import_snapshot(
         self,

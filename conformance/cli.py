@@ -170,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", type=Path, help="driver profile (default: the hostpath profile)")
     run.add_argument("--kubeconfig", type=Path, help="kubeconfig of the cluster under test")
     run.add_argument("-n", "--workers", type=int, default=1, help="parallel workers (pytest-xdist)")
-    run.add_argument("--area", action="append", default=[], help="only this area (repeatable)")
+    run.add_argument(
+        "--area",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="AREA",
+        help="only these areas (--area a b, or repeated)",
+    )
     run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where runs go")
     run.add_argument("--manifests", type=Path, help="folder of templates overriding manifests/")
     run.add_argument("--run-id", help="run id (default: generated)")

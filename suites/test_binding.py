@@ -135,7 +135,7 @@ def _assert_never_bound(
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_content_with_wrong_uid_does_not_bind(cluster: ClusterActions) -> None:
     """A content whose volumeSnapshotRef.uid names another object is never bound."""
-    _written, handle = cluster.retained_snapshot_handle()
+    handle = cluster.retained_snapshot().handle
     snap, content = cluster.import_snapshot(handle, ref_uid="00000000-0000-0000-0000-000000000000")
     cluster.mark_broken(snap, content)
     _assert_never_bound(cluster, snap, expected.CONTENT_WITH_WRONG_UID)
@@ -144,7 +144,7 @@ def test_content_with_wrong_uid_does_not_bind(cluster: ClusterActions) -> None:
 @pytest.mark.requires("snapshotDataSource", "preProvisionedSnapshot")
 def test_content_referring_to_another_namespace_does_not_bind(cluster: ClusterActions) -> None:
     """A content whose volumeSnapshotRef names another namespace is never bound."""
-    _written, handle = cluster.retained_snapshot_handle()
+    handle = cluster.retained_snapshot().handle
     snap, content = cluster.import_snapshot(handle, ref_namespace="kube-system")
     cluster.mark_broken(snap, content)
     _assert_never_bound(cluster, snap, expected.CONTENT_IN_OTHER_NAMESPACE)

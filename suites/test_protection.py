@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conformance.actions import ClusterActions, name_of
+from conformance.actions import ClusterActions, name_of, revision
 from conformance.profile import Profile
 from conformance.waits import TOMBSTONE, has_deletion_timestamp, has_finalizer, snapshot_ready
 
@@ -60,11 +60,6 @@ def _released(pvc: Obj) -> bool:
     )
 
 
-def _revision(obj: Obj | None) -> int:
-    """The object's resourceVersion as a number: etcd's revision, one order for all kinds."""
-    return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-
-
 @pytest.mark.requires("snapshotDataSource")
 def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     cluster: ClusterActions,
@@ -97,9 +92,9 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     # a deletion is a release too: its tombstone shows the finalizers stored last
     released = next((s for s in history if s and _released(s)), None)
     assert released is not None, "the source PVC's release is not in its watch history"
-    assert _revision(released) > _revision(cut), (
-        f"the source PVC lost {PVC_AS_SOURCE} (revision {_revision(released)}) before its "
-        f"snapshot was ready (revision {_revision(cut)})"
+    assert revision(released) > revision(cut), (
+        f"the source PVC lost {PVC_AS_SOURCE} (revision {revision(released)}) before its "
+        f"snapshot was ready (revision {revision(cut)})"
     )
     restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
     assert cluster.read_data(restored).sha256 == written.sha256, (

@@ -61,21 +61,12 @@ def test_static_pv_binds_existing_volume_and_keeps_data(cluster: ClusterActions,
     )
     written = cluster.write_data(source, mode=mode)
     old_pv = cluster.pv_of(source)
-    handle = old_pv["spec"]["csi"]["volumeHandle"]
     cluster.delete(source)
     cluster.delete(old_pv)  # Retain: the backend volume stays
 
-    static_pvc_name = cluster.fresh_name("static")
-    pv = cluster.static_pv(
-        handle,
-        capacity=old_pv["spec"]["capacity"]["storage"],
-        mode=mode,
-        claim_name=static_pvc_name,
-        attributes=old_pv["spec"]["csi"].get("volumeAttributes") or {},
-        node_affinity=old_pv["spec"].get("nodeAffinity"),
+    bound = cluster.import_volume(old_pv, mode=mode)
+    pv = cluster.pv_of(bound)
+    assert pv["spec"]["csi"]["volumeHandle"] == old_pv["spec"]["csi"]["volumeHandle"], (
+        "the static PVC is not bound to the PV of the existing volume handle"
     )
-    pvc = cluster.pvc(mode=mode, storage_class="", volume_name=name_of(pv), name=static_pvc_name)
-    bound = cluster.wait_bound(pvc)
-
-    assert bound["spec"]["volumeName"] == name_of(pv)
     assert cluster.read_data(bound, mode=mode).sha256 == written.sha256

@@ -18,6 +18,12 @@ from conformance.kube import Conflict, Gone, Kind, NotFound, lookup
 Obj = dict[str, Any]
 
 
+def _labelled(obj: Obj, label_selector: str | None) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    wanted = (t.split("=", 1) for t in filter(None, (label_selector or "").split(",")))
+    return all(labels.get(key) == value for key, value in wanted)
+
+
 def _matches(obj: Obj, field_selector: str | None) -> bool:
     for term in filter(None, (field_selector or "").split(",")):
         path, _, want = term.partition("=")
@@ -104,7 +110,7 @@ class FakeKube:
             copy.deepcopy(obj)
             for (kname, ns, _), obj in self.objects.items()
             if kname == k.kind and (namespace is None or ns == namespace)
-            and _matches(obj, field_selector)
+            and _matches(obj, field_selector) and _labelled(obj, label_selector)
         ]  # fmt: skip
         return items, str(self.revision)
 

@@ -166,6 +166,17 @@ def test_run_passes_pytest_arguments_after_double_dash() -> None:
     assert f"--alluredir={run_dir / 'allure-results'}" in argv
 
 
+def test_run_takes_several_areas_after_one_flag_as_the_usage_line_says() -> None:
+    """`--area a b` once meant area a and pytest arguments "b": a run of no test."""
+    args = build_parser().parse_args(["run", "--area", "binding", "deletion", "--", "-x"])
+    assert args.area == ["binding", "deletion"]
+    argv = runner.pytest_args(args, Path("/kc"), HOSTPATH, Path("/r") / RUN_ID)
+    pairs = list(itertools.pairwise(argv))
+    assert ("--area", "binding") in pairs
+    assert ("--area", "deletion") in pairs
+    assert argv[-1] == "-x"
+
+
 def test_run_defaults_give_a_plain_pytest_command_line() -> None:
     args = build_parser().parse_args(["run"])
     assert args.workers == 1

@@ -430,7 +430,7 @@ def test_pod_logs_of_driver_pods_and_snapshot_controller() -> None:
 
 
 class LogKube(FakeKube):
-    """The in-memory API of ``tests/fakes.py``, with label selectors and container logs.
+    """The in-memory API of ``tests/fakes.py``, with container logs and refusals.
 
     ``logs`` maps ``namespace/pod/container`` to its log text; ``refuse`` makes listing
     pods (``"list"``) or reading logs (``"log"``) a 403, as a narrower role would.
@@ -453,15 +453,7 @@ class LogKube(FakeKube):
     ) -> tuple[list[dict[str, Any]], str]:
         if "list" in self.refuse:
             raise Forbidden("pods is forbidden: cannot list pods", status=403)
-        items, revision = super().list(kind, namespace, None, field_selector)
-        wanted = dict(
-            term.split("=", 1) for term in filter(None, (label_selector or "").split(","))
-        )
-        return [
-            item
-            for item in items
-            if all(item["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
-        ], revision
+        return super().list(kind, namespace, label_selector, field_selector)
 
     def pod_log(self, name: str, namespace: str, container: str | None = None, **kw: Any) -> str:
         key = f"{namespace}/{name}/{container}"
