@@ -258,9 +258,32 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path")
     validate.set_defaults(func=cmd_profile)
 
-    rep = sub.add_parser("report", help="rebuild report.html from a run's results.json")
+    rep = sub.add_parser(
+        "report",
+        help="rebuild report.html from a run's results.json, or print its Markdown summary",
+        description=(
+            "Rebuild RUN_DIR/report.html from RUN_DIR/results.json (--format html, the "
+            "default), or print a short Markdown summary for a CI job page and write it to "
+            "RUN_DIR/summary.md (--format markdown): the verdict, areas by outcome, each "
+            "failure with its reason, what the run left behind, regressions against "
+            "--baseline. The exit status is 0 when the report was written, 2 for bad input; "
+            "the verdict is snapconf run's."
+        ),
+    )
     rep.add_argument("run_dir", type=Path)
+    rep.add_argument(
+        "--format",
+        choices=("html", "markdown"),
+        default="html",
+        help="html: rebuild report.html (default); markdown: print and write summary.md",
+    )
     rep.add_argument("--allure", action="store_true", help="also render allure's HTML report")
+    rep.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="with --format markdown: results.json of an earlier run to list regressions against",
+    )
     rep.set_defaults(func=cmd_report)
 
     clean = sub.add_parser("cleanup", help="delete what runs left behind, by label only")

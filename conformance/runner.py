@@ -268,10 +268,23 @@ def _interrupted_line(run_id: str, results_file: Path) -> str:
 
 
 def rebuild_report(args: argparse.Namespace) -> int:
-    """``snapconf report RUN_DIR [--allure]``."""
-    from conformance.report import report_command
+    """``snapconf report RUN_DIR [--format html|markdown] [--allure] [--baseline FILE]``."""
+    from conformance.report import markdown_command, report_command
 
-    return int(report_command(args.run_dir, allure=bool(getattr(args, "allure", False))))
+    allure = bool(getattr(args, "allure", False))
+    baseline: Path | None = getattr(args, "baseline", None)
+    if getattr(args, "format", "html") == "markdown":
+        if allure:
+            _say("--allure goes with --format html (the Markdown summary is for a CI job page)")
+            return EXIT_USAGE
+        return int(markdown_command(args.run_dir, baseline=baseline))
+    if baseline is not None:
+        _say(
+            "--baseline goes with --format markdown (report.html lists the regressions "
+            "that snapconf run --baseline stored)"
+        )
+        return EXIT_USAGE
+    return int(report_command(args.run_dir, allure=allure))
 
 
 def cleanup(args: argparse.Namespace) -> int:

@@ -102,7 +102,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["testbed"], ["up", "down", "status", "kubeconfig"]),
         (["profile"], ["validate"]),
         (["profile", "validate"], ["path"]),
-        (["report"], ["run_dir", "--allure"]),
+        (["report"], ["run_dir", "--allure", "--format", "--baseline"]),
         (["cleanup"], ["--run-id", "--all", "--kubeconfig"]),
     ],
     ids=["run", "testbed", "profile", "profile-validate", "report", "cleanup"],

@@ -22,6 +22,10 @@ command line use only these names:
 - ``exit_status(results, baseline=None) -> int``: the gate alone, 0 only when conformant.
 - ``report_command(run_dir, *, allure=False) -> int``: all of ``snapconf report RUN_DIR
   [--allure]``, messages included (0 built, 2 missing or bad results.json).
+- ``markdown_command(run_dir, *, baseline=None) -> int``: ``snapconf report RUN_DIR --format
+  markdown [--baseline FILE]``: print the run's summary for a CI job page and write it to
+  ``run_dir/summary.md`` (0 written, 2 missing or bad input); ``render_markdown(results,
+  baseline=None) -> str`` is the text alone.
 - ``render_allure(run_dir) -> int``: allure's HTML from ``run_dir/allure-results`` with
   Allure 3, or a message saying how to install it (0 built, 1 no Allure 3 or it failed,
   2 no allure results).
@@ -48,6 +52,7 @@ from conformance.report.analysis import (
     with_baseline,
 )
 from conformance.report.html import REPORT_FILE, build_report, render_html, write_report
+from conformance.report.markdown import SUMMARY_FILE, markdown_command, render_markdown
 from conformance.report.publish import (
     ALLURE_RESULTS_DIR,
     JUNIT_FILE,
@@ -91,6 +96,7 @@ __all__ = [
     "REPORT_FILE",
     "RESULTS_FILE",
     "SCHEMA_VERSION",
+    "SUMMARY_FILE",
     "CapabilityRow",
     "Counts",
     "Diagnostics",
@@ -115,12 +121,14 @@ __all__ = [
     "is_capability_skip",
     "latency_stats",
     "load_results",
+    "markdown_command",
     "publish",
     "redact",
     "redact_argv",
     "regressions",
     "render_allure",
     "render_html",
+    "render_markdown",
     "report_command",
     "summary_lines",
     "update_latest",
