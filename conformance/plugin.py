@@ -402,7 +402,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             drop.append(item)
             continue
         keep.append(item)
-        for mark in allure_marks(area, _requires(item)):
+        docstring = inspect.getdoc(getattr(item, "function", None)) or ""
+        for mark in allure_marks(area, _requires(item), docstring):
             item.add_marker(mark)
         missing = missing_capabilities(state.profile, item)
         if missing:

@@ -47,7 +47,7 @@ CSI_COMPONENTS: Final = (
 )
 #: At most this many nodes are recorded with their kubelet version.
 MAX_NODES: Final = 10
-#: Allure label names snapconf sets (besides allure's ``feature`` and ``tag``).
+#: Allure label names snapconf sets (besides allure's ``epic``, ``feature``, ``story``, ``tag``).
 ALLURE_AREA: Final = "area"
 ALLURE_CAPABILITY: Final = "capability"
 
@@ -419,23 +419,32 @@ def _short(err: BaseException) -> str:
 # ---------------------------------------------------------------- allure
 
 
-def allure_marks(area: str, requires: Sequence[str]) -> list[pytest.MarkDecorator]:
+def allure_marks(
+    area: str, requires: Sequence[str], docstring: str = ""
+) -> list[pytest.MarkDecorator]:
     """Allure labels of a test as marks for ``item.add_marker`` (before it runs).
 
-    ``area`` and one ``capability`` label a required capability, plus allure's own
-    ``feature`` (the area, for its Behaviors tree) and ``tag`` (each capability).
-    allure-pytest reads these ``allure_label`` marks; without ``--alluredir`` they are
-    inert.
+    Allure's Behaviors tree reads epic > feature > story: the ``epic`` is the area, a
+    ``feature`` each capability the test requires, the ``story`` the first line of its
+    docstring (the behaviour it proves). snapconf's own ``area`` and ``capability`` labels
+    and a ``tag`` for each capability are set too, for Allure's filters. allure-pytest
+    reads these ``allure_label`` marks; without ``--alluredir`` they are inert.
+    Parameters (volume mode, deletion policy) need no mark: allure-pytest shows those of
+    the test's parametrization by their argument names.
     """
     label = pytest.mark.allure_label
     marks: list[pytest.MarkDecorator] = []
     if area:
-        marks += [label(area, label_type=ALLURE_AREA), label(area, label_type="feature")]
+        marks += [label(area, label_type=ALLURE_AREA), label(area, label_type="epic")]
     if requires:
         marks += [
             label(*requires, label_type=ALLURE_CAPABILITY),
+            label(*requires, label_type="feature"),
             label(*requires, label_type="tag"),
         ]
+    story = next((line.strip() for line in docstring.splitlines() if line.strip()), "")
+    if story:
+        marks.append(label(story, label_type="story"))
     return marks
 
 

@@ -279,7 +279,9 @@ def test_allure_labels_and_attachments(pytester: pytest.Pytester) -> None:
     labels = {(lab["name"], lab["value"]) for lab in by["test_fails_diagnosed"]["labels"]}
     assert {
         (ALLURE_AREA, "restore"),
-        ("feature", "restore"),
+        ("epic", "restore"),
+        ("feature", "snapshotDataSource"),
+        ("feature", "block"),
         (ALLURE_CAPABILITY, "snapshotDataSource"),
         (ALLURE_CAPABILITY, "block"),
         ("tag", "block"),
@@ -305,8 +307,9 @@ def test_allure_marks_without_area_or_capabilities() -> None:
     marks = allure_marks("restore", ["block"])
     assert [(m.name, m.args, m.kwargs["label_type"]) for m in marks] == [
         ("allure_label", ("restore",), ALLURE_AREA),
-        ("allure_label", ("restore",), "feature"),
+        ("allure_label", ("restore",), "epic"),
         ("allure_label", ("block",), ALLURE_CAPABILITY),
+        ("allure_label", ("block",), "feature"),
         ("allure_label", ("block",), "tag"),
     ]
 

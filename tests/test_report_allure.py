@@ -1,13 +1,17 @@
-"""conformance.report.allure: finding Allure 3 and running ``allure generate``.
+"""Allure: the labels the plugin gives a test, and rendering with Allure 3.
 
-``which`` and ``run`` are replaced by fakes, so these tests need neither Node.js nor the
-network; a real render is in ``test_real_allure_3`` when an Allure 3 binary is on PATH.
+The labels are read from the result files allure-pytest writes in a real pytest session
+(pytester, in a subprocess, with the conformance plugin loaded by its entry point and no
+cluster: the tests there touch none). For ``render_allure``, ``which`` and ``run`` are
+replaced by fakes, so those tests need neither Node.js nor the network; a real render is in
+``test_real_allure_3`` when an Allure 3 binary is on PATH.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -16,8 +20,125 @@ from typing import Any
 
 import pytest
 
+from conformance.recorder import ALLURE_AREA, ALLURE_CAPABILITY, allure_marks
 from conformance.report import ALLURE_REPORT_DIR, ALLURE_RESULTS_DIR, find_allure, render_allure
 from conformance.report.allure import INSTALL_HINT, NPX_PACKAGE
+
+REPO = Path(__file__).resolve().parents[1]
+HOSTPATH = REPO / "profiles" / "hostpath.yaml"
+
+SUITE = """
+import pytest
+
+from conformance.params import DELETION_POLICIES, VOLUME_MODES
+
+pytestmark = pytest.mark.area("binding")
+
+
+@pytest.mark.requires("snapshotDataSource")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+@pytest.mark.parametrize("policy", DELETION_POLICIES)
+def test_binds(policy, mode):
+    \"\"\"Snapshot and content bind one to one.
+
+    The rest of the docstring is the description, not the story.
+    \"\"\"
+
+
+@pytest.mark.area("negative")
+def test_bare():
+    pass
+"""
+
+
+# ---------------------------------------------------------------- labels
+
+
+@pytest.fixture
+def no_cluster(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A kubeconfig path that does not exist, and no other to be found by the session."""
+    for name in [n for n in os.environ if n.startswith("SNAPCONF_")]:
+        monkeypatch.delenv(name)
+    missing = pytester.path / "no-kubeconfig"
+    monkeypatch.setenv("KUBECONFIG", str(missing))
+    monkeypatch.setenv("HOME", str(pytester.mkdir("home")))
+    return missing
+
+
+def allure_results(
+    pytester: pytest.Pytester, kubeconfig: Path, *args: str
+) -> dict[str, dict[str, Any]]:
+    """Run SUITE with the plugin and ``--alluredir``; each test's result file by its name."""
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider",
+        "--profile", str(HOSTPATH),
+        "--kubeconfig", str(kubeconfig),
+        "--alluredir", "allure-results",
+        *args,
+    )  # fmt: skip
+    files = sorted((pytester.path / "allure-results").glob("*-result.json"))
+    by_name = {r["name"]: r for r in (json.loads(p.read_text(encoding="utf-8")) for p in files)}
+    assert len(by_name) == 5, result.stdout.str() + result.stderr.str()
+    return by_name
+
+
+def labels(result: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(label["name"], label["value"]) for label in result["labels"]}
+
+
+def of(result: dict[str, Any], name: str) -> set[str]:
+    return {value for kind, value in labels(result) if kind == name}
+
+
+STORY = "Snapshot and content bind one to one."
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_behaviors_labels_and_parameters(
+    pytester: pytest.Pytester, no_cluster: Path, workers: list[str]
+) -> None:
+    by_name = allure_results(pytester, no_cluster, *workers)
+    fs = by_name["test_binds[delete-fs]"]
+    assert of(fs, "epic") == {"binding"}
+    assert of(fs, "feature") == {"snapshotDataSource"}
+    assert of(fs, "story") == {STORY}
+    assert {(ALLURE_AREA, "binding"), (ALLURE_CAPABILITY, "snapshotDataSource")} <= labels(fs)
+    assert {(p["name"], p["value"]) for p in fs["parameters"]} == {
+        ("policy", "'Delete'"),
+        ("mode", "'Filesystem'"),
+    }
+    block = by_name["test_binds[retain-block]"]
+    assert of(block, "feature") == {"snapshotDataSource", "block"}
+    assert of(block, "tag") >= {"snapshotDataSource", "block"}
+    assert {(p["name"], p["value"]) for p in block["parameters"]} == {
+        ("policy", "'Retain'"),
+        ("mode", "'Block'"),
+    }
+    # one story for every variant: Allure groups them under the behaviour
+    assert {next(iter(of(r, "story"))) for n, r in by_name.items() if "binds" in n} == {STORY}
+    bare = by_name["test_bare"]
+    assert of(bare, "epic") == {"negative"}
+    assert of(bare, "feature") == of(bare, "story") == set()
+    assert bare.get("parameters", []) == []
+    assert {r["status"] for r in by_name.values()} == {"passed"}
+
+
+def test_allure_marks_of_a_test() -> None:
+    marks = allure_marks("restore", ["snapshotDataSource", "block"], "\n  Data survives.\n\nMore.")
+    assert [(m.args, m.kwargs["label_type"]) for m in marks] == [
+        (("restore",), ALLURE_AREA),
+        (("restore",), "epic"),
+        (("snapshotDataSource", "block"), ALLURE_CAPABILITY),
+        (("snapshotDataSource", "block"), "feature"),
+        (("snapshotDataSource", "block"), "tag"),
+        (("Data survives.",), "story"),
+    ]
+    assert {m.name for m in marks} == {"allure_label"}
+    assert allure_marks("", [], "") == []
+
+
+# ---------------------------------------------------------------- rendering
 
 
 def results_dir(tmp_path: Path) -> Path:
