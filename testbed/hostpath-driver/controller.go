@@ -1,5 +1,6 @@
 // controller.go implements the CSI Controller service: volumes (create,
-// clone, restore, delete, expand, list) and snapshots (create, delete, list),
+// clone, restore, delete, expand, list) and snapshots (create, delete, list;
+// group snapshots are in groupcontroller.go),
 // with the idempotency and error codes of upstream's hostpathplugin, so the
 // external-provisioner, -snapshotter and -resizer sidecars see the same
 // behaviour here as against the real driver.
@@ -287,16 +288,16 @@ func (s *controllerServer) CreateSnapshot(_ context.Context, req *csi.CreateSnap
 		SourceVolumeID: vol.ID,
 		SizeBytes:      vol.CapacityBytes,
 		AccessType:     vol.AccessType,
-		CreationTime:   time.Now().UTC(),
 		ReadyToUse:     true,
 	}
-	path := s.d.snapshotPath(snap)
-	err := snapshotVolume(s.d.volumePath(vol), path, vol.AccessType)
-	if err == nil {
-		err = s.d.state.PutSnapshot(snap)
-	}
+	// A cut of one: the same flush and file handling as a group member.
+	cutAt, err := s.d.takeSnapshots([]Volume{vol}, []Snapshot{snap})
 	if err != nil {
-		os.Remove(path)
+		return nil, status.Errorf(codes.Internal, "create snapshot %q: %v", snap.Name, err)
+	}
+	snap.CreationTime = cutAt
+	if err := s.d.state.PutSnapshot(snap); err != nil {
+		s.d.removeSnapshotFiles([]Snapshot{snap})
 		return nil, status.Errorf(codes.Internal, "create snapshot %q: %v", snap.Name, err)
 	}
 	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(snap)}, nil
@@ -312,6 +313,12 @@ func (s *controllerServer) DeleteSnapshot(_ context.Context, req *csi.DeleteSnap
 	snap, ok := s.d.state.Snapshot(req.GetSnapshotId())
 	if !ok {
 		return &csi.DeleteSnapshotResponse{}, nil // already gone
+	}
+	// A group member goes only with its group (DeleteVolumeGroupSnapshot);
+	// the spec names INVALID_ARGUMENT for this, and upstream refuses too.
+	if snap.GroupSnapshotID != "" {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"snapshot %s is a member of group snapshot %s; delete the group instead", snap.ID, snap.GroupSnapshotID)
 	}
 	if err := os.Remove(s.d.snapshotPath(snap)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, status.Errorf(codes.Internal, "delete snapshot %s: %v", snap.ID, err)
@@ -416,13 +423,15 @@ func (d *driver) csiVolume(v Volume, params map[string]string) *csi.Volume {
 	return out
 }
 
-// csiSnapshot renders a snapshot for CreateSnapshot and ListSnapshots.
+// csiSnapshot renders a snapshot for CreateSnapshot, ListSnapshots and the
+// group snapshot calls.
 func csiSnapshot(s Snapshot) *csi.Snapshot {
 	return &csi.Snapshot{
-		SnapshotId:     s.ID,
-		SourceVolumeId: s.SourceVolumeID,
-		SizeBytes:      s.SizeBytes,
-		CreationTime:   timestamppb.New(s.CreationTime),
-		ReadyToUse:     s.ReadyToUse,
+		SnapshotId:      s.ID,
+		SourceVolumeId:  s.SourceVolumeID,
+		SizeBytes:       s.SizeBytes,
+		CreationTime:    timestamppb.New(s.CreationTime),
+		ReadyToUse:      s.ReadyToUse,
+		GroupSnapshotId: s.GroupSnapshotID,
 	}
 }

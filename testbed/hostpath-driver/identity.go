@@ -1,5 +1,6 @@
 // identity.go implements the CSI Identity service: the driver's name and
-// version, what it offers (controller service, topology, online expansion),
+// version, what it offers (controller and group controller services,
+// topology, online expansion),
 // and readiness. Kubelet and every sidecar ask these first.
 
 package main
@@ -31,6 +32,7 @@ func (s *identityServer) GetPluginCapabilities(context.Context, *csi.GetPluginCa
 	}
 	return &csi.GetPluginCapabilitiesResponse{Capabilities: []*csi.PluginCapability{
 		service(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		service(csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE),
 		service(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),
 		{Type: &csi.PluginCapability_VolumeExpansion_{
 			VolumeExpansion: &csi.PluginCapability_VolumeExpansion{

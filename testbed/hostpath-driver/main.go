@@ -32,7 +32,7 @@ import (
 // -ldflags "-X main.version=...".
 var version = "0.1.0"
 
-// driver is the state shared by the three CSI services.
+// driver is the state shared by the CSI services.
 type driver struct {
 	name          string
 	nodeID        string
@@ -43,6 +43,11 @@ type driver struct {
 	// on disk, as upstream does; the testbed never needs more concurrency.
 	mu    sync.Mutex
 	state *State
+
+	// afterCut, when set, runs inside a snapshot cut after member i is
+	// copied, with d.mu held. Only tests set it, to observe what holds
+	// during a cut.
+	afterCut func(member int)
 }
 
 // sizeFlag is a flag.Value for byte counts with quantity suffixes.
@@ -160,8 +165,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Printf("hostpathplugin %s: driver %s, node %s, state %s, %d volumes, %d snapshots",
-		version, d.name, d.nodeID, d.stateDir, len(d.state.Volumes()), len(d.state.Snapshots()))
+	log.Printf("hostpathplugin %s: driver %s, node %s, state %s, %d volumes, %d snapshots, %d group snapshots",
+		version, d.name, d.nodeID, d.stateDir, len(d.state.Volumes()), len(d.state.Snapshots()),
+		len(d.state.GroupSnapshots()))
 
 	csiLis, err := listenUnix(csiSocket)
 	if err != nil {
@@ -171,6 +177,7 @@ func run(args []string) error {
 	csi.RegisterIdentityServer(csiServer, &identityServer{d: d})
 	csi.RegisterControllerServer(csiServer, &controllerServer{d: d})
 	csi.RegisterNodeServer(csiServer, &nodeServer{d: d})
+	csi.RegisterGroupControllerServer(csiServer, &groupControllerServer{d: d})
 
 	errc := make(chan error, 2)
 	go serve("CSI", csiServer, csiLis, errc)

@@ -134,3 +134,30 @@ func refreshLoops(file string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// flushLoops writes back what the loop devices backed by file hold in their
+// page caches. A pod writing to a raw block volume writes through the loop
+// device, and buffered writes sit in the device's own page cache until
+// writeback, invisible to a reader of the image file. fsync on the device
+// pushes them through the loop driver into the image (and flushes that), so
+// a snapshot that copies the image afterwards sees every write that was
+// complete before the flush.
+func flushLoops(file string) error {
+	devs, err := loopDevices(file)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dev := range devs {
+		f, err := os.Open(dev)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("flush %s: %w", dev, err))
+		}
+		f.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -118,6 +118,12 @@ func describeRequest(req any) string {
 	case *csi.ListSnapshotsRequest:
 		return fields("snapshot_id", r.GetSnapshotId(), "source_volume_id", r.GetSourceVolumeId(),
 			"max_entries", r.GetMaxEntries(), "starting_token", r.GetStartingToken())
+	case *csi.CreateVolumeGroupSnapshotRequest:
+		return fields("name", r.GetName(), "source_volume_ids", strings.Join(r.GetSourceVolumeIds(), ","))
+	case *csi.DeleteVolumeGroupSnapshotRequest:
+		return fields("group_snapshot_id", r.GetGroupSnapshotId(), "snapshot_ids", strings.Join(r.GetSnapshotIds(), ","))
+	case *csi.GetVolumeGroupSnapshotRequest:
+		return fields("group_snapshot_id", r.GetGroupSnapshotId(), "snapshot_ids", strings.Join(r.GetSnapshotIds(), ","))
 	case *csi.NodePublishVolumeRequest:
 		return fields("volume_id", r.GetVolumeId(), "target", r.GetTargetPath(),
 			"access", describeAccess(r.GetVolumeCapability()), "readonly", r.GetReadonly())
@@ -140,12 +146,27 @@ func describeResponse(resp any) string {
 		return fields("capacity_bytes", r.GetCapacityBytes(), "node_expansion_required", r.GetNodeExpansionRequired())
 	case *csi.CreateSnapshotResponse:
 		return fields("snapshot_id", r.GetSnapshot().GetSnapshotId(), "size_bytes", r.GetSnapshot().GetSizeBytes())
+	case *csi.CreateVolumeGroupSnapshotResponse:
+		return describeGroupSnapshot(r.GetGroupSnapshot())
+	case *csi.GetVolumeGroupSnapshotResponse:
+		return describeGroupSnapshot(r.GetGroupSnapshot())
 	case *csi.ListSnapshotsResponse:
 		return fields("entries", len(r.GetEntries()), "next_token", r.GetNextToken())
 	case *csi.ListVolumesResponse:
 		return fields("entries", len(r.GetEntries()), "next_token", r.GetNextToken())
 	}
 	return ""
+}
+
+// describeGroupSnapshot names a group snapshot and its members, so a member
+// id in a later call can be traced back to its group in the log.
+func describeGroupSnapshot(g *csi.VolumeGroupSnapshot) string {
+	members := make([]string, 0, len(g.GetSnapshots()))
+	for _, s := range g.GetSnapshots() {
+		members = append(members, s.GetSourceVolumeId()+":"+s.GetSnapshotId())
+	}
+	return fields("group_snapshot_id", g.GetGroupSnapshotId(), "members", strings.Join(members, ","),
+		"ready_to_use", g.GetReadyToUse())
 }
 
 func describeSource(src *csi.VolumeContentSource) string {

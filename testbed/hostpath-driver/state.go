@@ -1,8 +1,9 @@
-// state.go holds the plugin's record of its volumes and snapshots, persisted
-// as state.json in the state directory. It exists so that a restarted plugin
-// still knows every volume and snapshot it created (kubelet and the sidecars
-// keep referring to them by id), and so the record on disk is never half
-// written: every change is saved to a temporary file and renamed into place.
+// state.go holds the plugin's record of its volumes, snapshots and volume
+// group snapshots, persisted as state.json in the state directory. It exists
+// so that a restarted plugin still knows everything it created (kubelet and
+// the sidecars keep referring to it by id), and so the record on disk is never
+// half written: every change is saved to a temporary file and renamed into
+// place.
 
 package main
 
@@ -50,13 +51,29 @@ type Snapshot struct {
 	AccessType     AccessType `json:"accessType"`
 	CreationTime   time.Time  `json:"creationTime"`
 	ReadyToUse     bool       `json:"readyToUse"`
+	// GroupSnapshotID is set on the members of a volume group snapshot. Such
+	// a snapshot lives and dies with its group: DeleteSnapshot refuses it.
+	GroupSnapshotID string `json:"groupSnapshotID,omitempty"`
+}
+
+// GroupSnapshot is one volume group snapshot: member snapshots of several
+// volumes cut together. SourceVolumeIDs and SnapshotIDs are parallel, in the
+// order of the CreateVolumeGroupSnapshot request.
+type GroupSnapshot struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	SourceVolumeIDs []string  `json:"sourceVolumeIDs"`
+	SnapshotIDs     []string  `json:"snapshotIDs"`
+	CreationTime    time.Time `json:"creationTime"`
 }
 
 // stateFile is the on-disk layout of state.json. Lists sorted by id keep the
-// file stable and easy to diff.
+// file stable and easy to diff. A state.json written before group snapshots
+// existed has no groupSnapshots key and loads as having none.
 type stateFile struct {
-	Volumes   []Volume   `json:"volumes"`
-	Snapshots []Snapshot `json:"snapshots"`
+	Volumes        []Volume        `json:"volumes"`
+	Snapshots      []Snapshot      `json:"snapshots"`
+	GroupSnapshots []GroupSnapshot `json:"groupSnapshots"`
 }
 
 // State is the in-memory record. It is not safe for concurrent use; the
@@ -65,6 +82,7 @@ type State struct {
 	path      string
 	volumes   map[string]Volume
 	snapshots map[string]Snapshot
+	groups    map[string]GroupSnapshot
 }
 
 // LoadState reads path, or starts empty when the file does not exist yet.
@@ -73,6 +91,7 @@ func LoadState(path string) (*State, error) {
 		path:      path,
 		volumes:   map[string]Volume{},
 		snapshots: map[string]Snapshot{},
+		groups:    map[string]GroupSnapshot{},
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -91,12 +110,15 @@ func LoadState(path string) (*State, error) {
 	for _, snap := range f.Snapshots {
 		s.snapshots[snap.ID] = snap
 	}
+	for _, g := range f.GroupSnapshots {
+		s.groups[g.ID] = g
+	}
 	return s, nil
 }
 
 // save writes the whole state atomically: temp file, fsync, rename.
 func (s *State) save() error {
-	f := stateFile{Volumes: s.Volumes(), Snapshots: s.Snapshots()}
+	f := stateFile{Volumes: s.Volumes(), Snapshots: s.Snapshots(), GroupSnapshots: s.GroupSnapshots()}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
@@ -182,10 +204,13 @@ func (s *State) Snapshot(id string) (Snapshot, bool) {
 	return snap, ok
 }
 
-// SnapshotByName returns the snapshot created under this request name.
+// SnapshotByName returns the snapshot CreateSnapshot made under this request
+// name. Members of group snapshots are not in that namespace: their names are
+// derived from the group's, and answering a CreateSnapshot retry with a member
+// would hand the caller a snapshot that DeleteSnapshot then refuses.
 func (s *State) SnapshotByName(name string) (Snapshot, bool) {
 	for _, snap := range s.snapshots {
-		if snap.Name == name {
+		if snap.Name == name && snap.GroupSnapshotID == "" {
 			return snap, true
 		}
 	}
@@ -226,6 +251,84 @@ func (s *State) DeleteSnapshot(id string) error {
 	delete(s.snapshots, id)
 	if err := s.save(); err != nil {
 		s.snapshots[id] = old
+		return err
+	}
+	return nil
+}
+
+// GroupSnapshot returns the group snapshot with this id.
+func (s *State) GroupSnapshot(id string) (GroupSnapshot, bool) {
+	g, ok := s.groups[id]
+	return g, ok
+}
+
+// GroupSnapshotByName returns the group snapshot created under this request
+// name.
+func (s *State) GroupSnapshotByName(name string) (GroupSnapshot, bool) {
+	for _, g := range s.groups {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return GroupSnapshot{}, false
+}
+
+// GroupSnapshots returns all group snapshots sorted by id.
+func (s *State) GroupSnapshots() []GroupSnapshot {
+	out := make([]GroupSnapshot, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// PutGroupSnapshot records a new group snapshot together with its member
+// snapshots in one save, so that state.json never holds a group without its
+// members or members without their group, even if the plugin dies midway.
+func (s *State) PutGroupSnapshot(g GroupSnapshot, members []Snapshot) error {
+	if _, exists := s.groups[g.ID]; exists {
+		return fmt.Errorf("group snapshot %s already recorded", g.ID)
+	}
+	for _, m := range members {
+		if _, exists := s.snapshots[m.ID]; exists {
+			return fmt.Errorf("snapshot %s already recorded", m.ID)
+		}
+	}
+	s.groups[g.ID] = g
+	for _, m := range members {
+		s.snapshots[m.ID] = m
+	}
+	if err := s.save(); err != nil {
+		delete(s.groups, g.ID)
+		for _, m := range members {
+			delete(s.snapshots, m.ID)
+		}
+		return err
+	}
+	return nil
+}
+
+// DeleteGroupSnapshot forgets a group snapshot and its member snapshots in
+// one save.
+func (s *State) DeleteGroupSnapshot(id string) error {
+	g, existed := s.groups[id]
+	if !existed {
+		return nil
+	}
+	removed := map[string]Snapshot{}
+	for _, sid := range g.SnapshotIDs {
+		if snap, ok := s.snapshots[sid]; ok {
+			removed[sid] = snap
+			delete(s.snapshots, sid)
+		}
+	}
+	delete(s.groups, id)
+	if err := s.save(); err != nil {
+		s.groups[id] = g
+		for sid, snap := range removed {
+			s.snapshots[sid] = snap
+		}
 		return err
 	}
 	return nil

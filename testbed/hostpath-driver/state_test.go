@@ -106,3 +106,54 @@ func TestLoadStateRejectsCorruptFile(t *testing.T) {
 		t.Fatal("corrupt state.json loaded without error")
 	}
 }
+
+// A state.json written before group snapshots existed has no groupSnapshots
+// key; it must load, and the next save adds the key.
+func TestLoadStateWithoutGroupSnapshots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	old := `{"volumes": [{"id": "v1", "name": "pvc-1", "capacityBytes": 1, "accessType": "mount", "createdAt": "2026-01-01T00:00:00Z"}],
+"snapshots": [{"id": "s1", "name": "snap-1", "sourceVolumeID": "v1", "sizeBytes": 1, "accessType": "mount", "creationTime": "2026-01-01T00:00:00Z", "readyToUse": true}]}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Volumes()) != 1 || len(s.Snapshots()) != 1 || len(s.GroupSnapshots()) != 0 {
+		t.Fatalf("loaded %d volumes, %d snapshots, %d groups", len(s.Volumes()), len(s.Snapshots()), len(s.GroupSnapshots()))
+	}
+	if snap, _ := s.Snapshot("s1"); snap.GroupSnapshotID != "" {
+		t.Errorf("old snapshot loaded as a member of %q", snap.GroupSnapshotID)
+	}
+	g := GroupSnapshot{ID: newID(), Name: "g", SourceVolumeIDs: []string{"v1"}, SnapshotIDs: []string{"m1"}}
+	if err := s.PutGroupSnapshot(g, []Snapshot{{ID: "m1", Name: "g-v1", SourceVolumeID: "v1", GroupSnapshotID: g.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := again.GroupSnapshot(g.ID); !ok || !reflect.DeepEqual(got.SnapshotIDs, []string{"m1"}) {
+		t.Errorf("group after reload = %+v, %v", got, ok)
+	}
+	if m, _ := again.Snapshot("m1"); m.GroupSnapshotID != g.ID {
+		t.Errorf("member after reload = %+v", m)
+	}
+}
+
+// A group and its members are saved, and rolled back, as one.
+func TestPutGroupSnapshotRollsBackOnFailedSave(t *testing.T) {
+	s, err := LoadState(filepath.Join(t.TempDir(), "missing-dir", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := GroupSnapshot{ID: newID(), Name: "g", SourceVolumeIDs: []string{"v1", "v2"}, SnapshotIDs: []string{"m1", "m2"}}
+	members := []Snapshot{{ID: "m1", GroupSnapshotID: g.ID}, {ID: "m2", GroupSnapshotID: g.ID}}
+	if err := s.PutGroupSnapshot(g, members); err == nil {
+		t.Fatal("save into a missing directory succeeded")
+	}
+	if len(s.GroupSnapshots()) != 0 || len(s.Snapshots()) != 0 {
+		t.Error("failed PutGroupSnapshot left records in memory")
+	}
+}

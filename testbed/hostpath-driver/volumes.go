@@ -1,7 +1,8 @@
 // volumes.go does the data work behind the controller calls: creating volume
-// directories and sparse image files, cloning them, archiving them into
-// snapshots and restoring snapshots. It exists to keep file handling out of
-// the gRPC handlers, which only decide what to do and map errors to codes.
+// directories and sparse image files, cloning them, the file helpers that
+// snapshots are cut with (cut.go) and restoring snapshots. It exists to keep
+// file handling out of the gRPC handlers, which only decide what to do and
+// map errors to codes.
 //
 // Layout under the state directory:
 //
@@ -9,10 +10,15 @@
 //	volumes/<id>.img   a block volume (sparse file of the volume's capacity)
 //	snapshots/<id>.tgz a snapshot of a mount volume (gzip tar)
 //	snapshots/<id>.img a snapshot of a block volume (sparse copy)
+//
+// Group snapshot members are ordinary snapshots in this layout. While a cut
+// is in progress, snapshots/<id>.{tgz,img}.cut and .partial files exist;
+// only complete snapshots have their final names.
 
 package main
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -72,24 +78,6 @@ func cloneVolume(src, dst string, access AccessType, capacity int64) error {
 	return growFile(dst, capacity)
 }
 
-// snapshotVolume writes the data of the volume at src to a snapshot file at
-// dst. The file appears under its final name only when complete.
-func snapshotVolume(src, dst string, access AccessType) error {
-	tmp := dst + ".partial"
-	os.Remove(tmp)
-	var err error
-	if access == MountAccess {
-		err = runCmd("tar", "--create", "--gzip", "--numeric-owner", "--file", tmp, "-C", src, ".")
-	} else {
-		err = copySparse(src, tmp)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, dst)
-}
-
 // restoreSnapshot fills a new volume at dst from the snapshot file at src.
 func restoreSnapshot(src, dst string, access AccessType, capacity int64) error {
 	if access == MountAccess {
@@ -133,8 +121,15 @@ func growFile(path string, size int64) error {
 
 // copySparse copies the regular file src to the new file dst, copying only
 // the data extents so that holes stay holes and a mostly empty 10 GiB image
-// costs almost nothing.
-func copySparse(src, dst string) (err error) {
+// costs almost nothing. The copy is synced to disk before it returns.
+func copySparse(src, dst string) error {
+	return copyExtents(src, dst, true)
+}
+
+// copyExtents is copySparse with the final fsync optional: a snapshot cut
+// defers it until every member of the cut is copied, so that writing the
+// copies to disk does not widen the window between the members' copies.
+func copyExtents(src, dst string, sync bool) (err error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -184,6 +179,53 @@ func copySparse(src, dst string) (err error) {
 	// state records it.
 	if err := out.Truncate(size); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
+	}
+	return out.Sync()
+}
+
+// syncFile makes a file written earlier (copyExtents without sync) durable.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// gzipFile compresses src into the new file dst and syncs dst. The result is
+// what "tar --gzip" would have written for a tar file src, so snapshots of
+// mount volumes keep one format however they were cut.
+func gzipFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	zw := gzip.NewWriter(out)
+	if _, err := io.Copy(zw, in); err != nil {
+		return fmt.Errorf("compress %s: %w", src, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compress %s: %w", src, err)
 	}
 	return out.Sync()
 }
