@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 
 from conformance import workload
 from conformance.expected import ExpectedError
-from conformance.kube import Kube
+from conformance.kube import Forbidden, Kube, dig
 from conformance.manifests import Renderer
+from conformance.podexec import exec_in_pod
 from conformance.profile import ClassSpec, Profile
 from conformance.resources import Tracker, namespace_name, wait_snapshot_gone
 from conformance.units import format_quantity
@@ -232,6 +233,19 @@ class SessionClasses:
 
 
 @dataclass
+class ExecChoice:
+    """Whether workload steps run by exec in a pod per volume, for one process's session.
+
+    On from the profile (``workload.exec``); the first exec the cluster refuses (RBAC,
+    an admission policy) turns it off for the rest of the session, with the reason,
+    and every test that then runs its steps in one-shot pods says so in its record.
+    """
+
+    enabled: bool = True
+    refused: str = ""
+
+
+@dataclass
 class ClusterActions:
     """One test's view of the cluster: its namespace, tracker, waiter and profile."""
 
@@ -245,7 +259,15 @@ class ClusterActions:
     namespace: str = ""
     node_name: str | None = field(default=None)
     namespace_prefix: str = ""
+    exec_choice: ExecChoice | None = None
     _handles: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+    # the pod that runs the steps of each claim (by name and uid), while it is up
+    _volume_pods: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+    _noted_one_shot: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.exec_choice is None:
+            self.exec_choice = ExecChoice(enabled=self.profile.workload.exec)
 
     # ------------------------------------------------------------ namespace
 
@@ -328,30 +350,97 @@ class ClusterActions:
 
     # ------------------------------------------------------------ pods and data
 
-    def run_pod(self, pvc: Obj, script: str, *, mode: str, purpose: str) -> str:
-        """Run a one-shot pod on ``pvc``, wait for success, delete it; return its message.
+    def _volume(self, pvc: Obj, mode: str) -> dict[str, str]:
+        """The pod template's volume entry: a raw device for Block, a mount otherwise."""
+        path = workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH
+        return {"name": "vol", "claim_name": name_of(pvc), "mode": mode, "path": path}
 
-        Returns once the node has released the volume, so what follows (a snapshot, a
-        clone) sees the data flushed.
-        """
-        pod_name = self.fresh_name(purpose)
-        volume = {
-            "name": "vol",
-            "claim_name": name_of(pvc),
-            "mode": mode,
-            "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
-        }
+    def _pod(self, prefix: str, pvc: Obj, mode: str, command: str) -> Obj:
+        """Render and create a pod using ``pvc`` (not awaited)."""
         obj = self.renderer.render(
             "pod",
-            name=pod_name,
+            name=self.fresh_name(prefix),
             namespace=self.namespace,
             image=self.profile.workload.image,
             pull_policy=self.profile.workload.pull_policy,
-            command=["sh", "-c", script],
-            volumes=[volume],
+            command=["sh", "-c", command],
+            volumes=[self._volume(pvc, mode)],
             node_name=None,
         )
-        self.tracker.create(obj)
+        return self.tracker.create(obj)
+
+    def step(self, pvc: Obj, script: str, *, mode: str, purpose: str) -> str:
+        """Run one workload step on ``pvc``; return the line it printed.
+
+        By exec in the claim's volume pod (started on first use, kept until the claim is
+        released or deleted), or in a one-shot pod when exec is off or refused.
+        """
+        choice = self.exec_choice or ExecChoice()
+        if choice.enabled:
+            pod = self.volume_pod(pvc, mode=mode)
+            started = time.monotonic()
+            try:
+                result = exec_in_pod(
+                    self.kube, pod, self.namespace, ["sh", "-c", script],
+                    timeout=self.profile.timeouts.pod_start,
+                )  # fmt: skip
+            except Forbidden as err:
+                choice.enabled, choice.refused = False, str(err)
+            else:
+                if self.waiter.timings is not None:
+                    self.waiter.timings.record(
+                        f"exec-{purpose}", time.monotonic() - started, f"Pod {self.namespace}/{pod}"
+                    )
+                if result.exit_code != 0:
+                    raise AssertionError(
+                        f"the {purpose} step in pod {self.namespace}/{pod} exited "
+                        f"{result.exit_code}: {result.stderr.strip()[-500:] or 'no output'}"
+                    )
+                return result.stdout.strip()
+        if choice.refused and not self._noted_one_shot:
+            self._noted_one_shot = True
+            self.tracker.notes.append(
+                f"workload steps ran in one-shot pods: the cluster refused exec ({choice.refused})"
+            )
+        return self.run_pod(pvc, script, mode=mode, purpose=purpose)
+
+    def volume_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> str:
+        """The running pod that holds ``pvc`` for the test's steps (started once)."""
+        key = (name_of(pvc), str(pvc["metadata"].get("uid")))
+        name = self._volume_pods.get(key)
+        if name is None:
+            name = name_of(self._pod("vol", pvc, mode, workload.KEEPALIVE))
+            running = self.waiter.until(
+                "Pod", name, self.namespace, pod_running,
+                timeout=self.profile.timeouts.pod_start, op="volume-pod-running",
+                describe=f"volume pod {self.namespace}/{name} to run",
+            )  # fmt: skip
+            self.node_name = _present(running)["spec"].get("nodeName") or self.node_name
+            self._volume_pods[key] = name
+        return name
+
+    def release(self, pvc: Obj) -> None:
+        """Stop ``pvc``'s volume pod, if it has one, and wait until the node lets go of it.
+
+        For steps that need the volume unused: deleting the claim, importing its volume
+        elsewhere, or proving what happens once no pod holds it.
+        """
+        key = (name_of(pvc), str(pvc["metadata"].get("uid")))
+        name = self._volume_pods.pop(key, None)
+        if name is None:
+            return
+        pod = {"kind": "Pod", "metadata": {"name": name, "namespace": self.namespace}}
+        self.delete(pod, op="volume-pod-deleted", timeout=self.profile.timeouts.pod_delete)
+        self.wait_volume_released(pvc)
+
+    def run_pod(self, pvc: Obj, script: str, *, mode: str, purpose: str) -> str:
+        """Run ``script`` in a one-shot pod on ``pvc``, wait for success, delete it.
+
+        Returns its line once the node has released the volume, so what follows (a
+        snapshot, a clone) sees the data flushed.
+        """
+        obj = self._pod(purpose, pvc, mode, workload.one_shot(script))
+        pod_name = name_of(obj)
         done = self.waiter.until(
             "Pod", pod_name, self.namespace, pod_succeeded,
             timeout=self.profile.timeouts.pod_start, op=f"pod-{purpose}",
@@ -372,21 +461,21 @@ class ClusterActions:
     def write_data(
         self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
     ) -> workload.Result:
-        """Fill the volume with a random payload; return its sha256 once the volume is released."""
+        """Fill the volume with a random payload; return its sha256 once it is synced."""
         script = workload.writer_script(mode, size or self.profile.workload.payload_bytes)
-        return workload.parse_result(self.run_pod(pvc, script, mode=mode, purpose="writer"))
+        return workload.parse_result(self.step(pvc, script, mode=mode, purpose="writer"))
 
     def read_data(
         self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
     ) -> workload.Result:
         """Hash what the volume holds (``sha256 == 'missing'`` when the payload file is absent)."""
         script = workload.reader_script(mode, size or self.profile.workload.payload_bytes)
-        return workload.parse_result(self.run_pod(pvc, script, mode=mode, purpose="reader"))
+        return workload.parse_result(self.step(pvc, script, mode=mode, purpose="reader"))
 
     def visible_capacity(self, pvc: Obj, *, mode: str = "Filesystem") -> int:
         """The size a pod sees: the block device size or the filesystem's total bytes."""
         script = workload.capacity_script(mode)
-        return workload.parse_capacity(self.run_pod(pvc, script, mode=mode, purpose="capacity"))
+        return workload.parse_capacity(self.step(pvc, script, mode=mode, purpose="capacity"))
 
     def wait_volume_released(self, pvc: Obj) -> None:
         """Wait until the node no longer lists the volume in ``status.volumesInUse``.
@@ -486,6 +575,8 @@ class ClusterActions:
         kind = obj["kind"]
         name = name_of(obj)
         namespace = obj["metadata"].get("namespace")
+        if kind == "PersistentVolumeClaim":
+            self.release(obj)  # a claim held by its volume pod would wait on pvc-protection
         self.kube.delete(kind, name, namespace)
         if not wait:
             return
@@ -533,21 +624,22 @@ class ClusterActions:
     def history(self, obj: Obj, *, since: str) -> list[Obj | None]:
         """Every state of ``obj`` from resourceVersion ``since`` up to now, deletion included.
 
-        Replayed from the watch until the change the API server is at now (read first),
-        or the deletion (a :data:`~conformance.waits.TOMBSTONE` object); a ``since`` too
-        old to replay raises rather than hand back a history with a hole.
+        Replayed from the watch until the object's own latest change (read first), or its
+        deletion (a :data:`~conformance.waits.TOMBSTONE` object); a ``since`` too old to
+        replay raises rather than hand back a history with a hole.
         """
         kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
-        _, now = self.kube.list(kind, namespace, field_selector=f"metadata.name={name}")
+        current = self.kube.get_or_none(kind, name, namespace)
+        if current is not None and revision(current) <= _revision_of(since):
+            return [current]  # nothing changed since
+        # the object's own last change (or, once it is gone, its deletion) ends the replay
+        last = revision(current) if current is not None else None
 
         def caught_up(state: Obj | None) -> bool:
             if state is None or state.get(TOMBSTONE):
                 return True
-            return revision(state) >= _revision_of(now)
+            return last is not None and revision(state) >= last
 
-        current = self.kube.get_or_none(kind, name, namespace)
-        if current is not None and revision(current) <= _revision_of(since):
-            return [current]  # nothing changed since
         return self.waiter.observe(
             kind, name, namespace, window=HISTORY_REPLAY, op="history-replayed", since=since,
             stop=caught_up, tombstones=True,
@@ -749,25 +841,20 @@ class ClusterActions:
             attributes=old_pv["spec"]["csi"].get("volumeAttributes") or {},
             node_affinity=old_pv["spec"].get("nodeAffinity"),
         )
+        # The PV controller must hold the PV before it sees the claim: a claim naming a PV
+        # not yet in its cache waits for the next resync (15 s) to bind.
+        self.waiter.until(
+            "PersistentVolume", name_of(pv), None,
+            lambda o: dig(o, "status", "phase") in ("Available", "Bound"),
+            timeout=self.profile.timeouts.claim_provision, op="pv-available",
+            describe=f"PersistentVolume {name_of(pv)} to be Available",
+        )  # fmt: skip
         pvc = self.pvc(mode=mode, storage_class="", volume_name=name_of(pv), name=claim_name)
         return self.wait_bound(pvc)
 
     def consumer_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
         """A pod that would keep ``pvc`` in use, created and not awaited."""
-        obj = self.renderer.render(
-            "pod",
-            name=self.fresh_name("user"),
-            namespace=self.namespace,
-            image=self.profile.workload.image,
-            pull_policy=self.profile.workload.pull_policy,
-            command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
-            volumes=[{
-                "name": "vol", "claim_name": name_of(pvc), "mode": mode,
-                "path": workload.DEVICE_PATH if mode == "Block" else workload.MOUNT_PATH,
-            }],
-            node_name=None,
-        )  # fmt: skip
-        return self.tracker.create(obj)
+        return self._pod("user", pvc, mode, workload.KEEPALIVE)
 
     def allow_volume_mode_change(self, snapshot: Obj) -> Obj:
         """Annotate the snapshot's content so a restore may change its volume mode."""

@@ -860,6 +860,11 @@ class Kube:
         except (k8s_config.ConfigException, OSError, ValueError, TypeError) as err:
             raise ConfigError(f"cannot load kubeconfig {path}: {err}") from err
 
+    @property
+    def api_client(self) -> Any:
+        """The underlying ``kubernetes.client.ApiClient`` (podexec.py opens streams with it)."""
+        return self._t.api
+
     # ---------------------------------------------------------------- plumbing
 
     def _call(self, fn: Callable[[], T], what: str) -> T:

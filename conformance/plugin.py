@@ -23,15 +23,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.actions import ClusterActions, SessionClasses, validate_namespace_prefix
+from conformance.actions import (
+    ClusterActions,
+    ExecChoice,
+    SessionClasses,
+    validate_namespace_prefix,
+)
 from conformance.diagnostics import Window
 from conformance.diagnostics import collect as collect_diagnostics
 from conformance.kube import Kube, KubeError
 from conformance.manifests import Renderer
 from conformance.paths import default_profile
 from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
+from conformance.reaper import CleanupOutcome, Reaper
 from conformance.recorder import Recorder, allure_marks, attach_diagnostics
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
+from conformance.schedule import latest_results, longest_first, previous_durations
 from conformance.waits import Timings, Waiter
 
 if TYPE_CHECKING:
@@ -126,6 +133,17 @@ class SessionState:
     # the driver's own listing at session start (testbed only) and what the check found
     backend_before: BackendListing | None = None
     backend_note: str = ""
+    # whether this process's tests run their workload steps by exec (off at a refusal)
+    exec_choice: ExecChoice | None = None
+    # tests' cleanups, run in the background while the next test runs
+    reaper: Reaper = field(default_factory=Reaper)
+
+    def steps(self) -> ExecChoice:
+        """This process's :class:`ExecChoice`, from the profile at first use."""
+        with self.lock:
+            if self.exec_choice is None:
+                self.exec_choice = ExecChoice(enabled=self.profile.workload.exec)
+            return self.exec_choice
 
     def kube(self) -> Kube:
         with self.lock:
@@ -147,6 +165,10 @@ TRACKER = pytest.StashKey[Tracker]()
 TIMINGS = pytest.StashKey[Timings]()
 FAILED = pytest.StashKey[bool]()
 STARTED = pytest.StashKey[float]()
+NOTES = pytest.StashKey[list[str]]()
+"""What the test body noted, read when its cleanup was handed to the reaper."""
+CLEANUPS_OUTPUT = "snapconf_cleanups"
+"""``workeroutput`` key: the worker's cleanup outcomes, for the controller's records."""
 RECORDER = pytest.StashKey[Recorder]()
 OLD_SIGTERM = pytest.StashKey[Any]()
 
@@ -222,6 +244,20 @@ def _settings(config: pytest.Config) -> Settings:
 
 def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
+
+
+def _fold_cleanups(
+    config: pytest.Config, state: SessionState, outcomes: list[CleanupOutcome]
+) -> None:
+    """Background cleanups' outcomes into their tests' records and the run's problems."""
+    recorder = config.stash.get(RECORDER, None)
+    for outcome in outcomes:
+        if recorder is not None:
+            recorder.add_cleanup(outcome.nodeid, outcome.errors, outcome.notes)
+        if outcome.errors:
+            state.problems.append(
+                f"cleanup of {outcome.nodeid} left objects behind: " + "; ".join(outcome.errors)
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -301,6 +337,13 @@ class _XdistHooks:
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["snapconf_run_id"] = node.config.stash[STATE].settings.run_id
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker's background cleanups, folded into the controller's records."""
+        output = getattr(node, "workeroutput", None) or {}
+        outcomes = [CleanupOutcome.from_dict(o) for o in output.get(CLEANUPS_OUTPUT) or []]
+        _fold_cleanups(node.config, node.config.stash[STATE], outcomes)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -411,7 +454,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = _longest_first(config, state, keep)
+
+
+def _longest_first(
+    config: pytest.Config, state: SessionState, items: list[pytest.Item]
+) -> list[pytest.Item]:
+    """The tests in the order workers should take them (see conformance/schedule.py).
+
+    One process runs them in collection order: the order only matters to share them.
+    """
+    if int(getattr(config.option, "numprocesses", 0) or 0) < 2 and _is_controller(config):
+        return items
+    report_dir = state.settings.report_dir
+    durations = previous_durations(latest_results(report_dir)) if report_dir else {}
+    return longest_first(
+        items,
+        {i: item.nodeid for i, item in enumerate(items)},
+        {i: _area(item) or "" for i, item in enumerate(items)},
+        durations,
+    )
 
 
 def missing_capabilities(profile: Profile, item: pytest.Item) -> list[str]:
@@ -476,6 +538,7 @@ def session_tracker(kube: Kube, snapconf_state: SessionState) -> Iterator[Tracke
     tracker = Tracker(kube, snapconf_state.settings.run_id, snapconf_state.worker, Waiter(kube))
     yield tracker
     with deferred_signals():
+        snapconf_state.reaper.wait()  # the tests' objects go before the classes they use
         tracker.cleanup(snapconf_state.profile.timeouts.delete)
 
 
@@ -494,19 +557,30 @@ def session_classes(
 def tracker(
     request: pytest.FixtureRequest, kube: Kube, waiter: Waiter, snapconf_state: SessionState
 ) -> Iterator[Tracker]:
-    """Registers what the test creates and removes it afterwards, even on failure."""
+    """Registers what the test creates and removes it afterwards, even on failure.
+
+    The removal runs on the process's :class:`Reaper` while the next test runs; its
+    outcome joins this test's record when the session waits for it (a failed cleanup is
+    this test's error and a problem of the run).
+    """
     settings = snapconf_state.settings
     tracker = Tracker(kube, settings.run_id, snapconf_state.worker, waiter)
     request.node.stash[TRACKER] = tracker
     yield tracker
+    request.node.stash[NOTES] = list(tracker.notes)
     if request.node.stash.get(FAILED, False) and settings.keep_on_failure:
         snapconf_state.kept.append(request.node.nodeid)
         return
-    with deferred_signals():
+    tracker.waiter = Waiter(kube)  # the test's timings end with the test
+    noted = len(tracker.notes)
+    timeout = snapconf_state.profile.timeouts.delete
+
+    def cleanup() -> tuple[list[str], list[str]]:
         # the session-end sweep awaits the namespaces' own deletion, once for all tests
-        errors = tracker.cleanup(snapconf_state.profile.timeouts.delete, await_namespaces=False)
-    if errors:
-        pytest.fail("cleanup left objects behind:\n" + "\n".join(errors), pytrace=False)
+        errors = tracker.cleanup(timeout, await_namespaces=False)
+        return errors, tracker.notes[noted:]
+
+    snapconf_state.reaper.submit(request.node.nodeid, cleanup)
 
 
 @pytest.fixture
@@ -527,6 +601,7 @@ def cluster(
         classes=session_classes,
         worker=snapconf_state.worker,
         namespace_prefix=snapconf_state.settings.namespace_prefix,
+        exec_choice=snapconf_state.steps(),
     )
     actions.create_namespace()
     return actions
@@ -577,8 +652,8 @@ def pytest_runtest_makereport(
     if report.when == "teardown":
         timings = item.stash.get(TIMINGS, None)
         payload["timings"] = list(timings.items) if timings else []
-        tracker = item.stash.get(TRACKER, None)
-        payload["notes"] = list(tracker.notes) if tracker is not None else []
+        noted: list[str] = item.stash.get(NOTES, [])
+        payload["notes"] = list(noted)
     report.snapconf = payload  # type: ignore[attr-defined]
     return report
 
@@ -662,6 +737,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     controller = _is_controller(config)
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    with deferred_signals(reraise=False):
+        outcomes = state.reaper.wait()  # every test's cleanup, before the sweep
+        state.reaper.close()
+    if controller:
+        _fold_cleanups(config, state, outcomes)
+    else:
+        config.workeroutput[CLEANUPS_OUTPUT] = [o.to_dict() for o in outcomes]  # type: ignore[attr-defined]
     ran_tests = bool(config.stash[RECORDER].records) if controller else True
     # The xdist controller runs no test (so has no client yet), but it is the one left to
     # clean up after workers that an interrupt killed in the middle of their cleanup.

@@ -20,7 +20,7 @@ import difflib
 import json
 import re
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -188,18 +188,25 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Workload:
-    """The pods that write and verify data: their image and how much data they write."""
+    """The pods that write and verify data: their image and how much data they write.
+
+    ``exec`` (profile ``workload.exec``, default true) runs each write/read step by exec
+    in one pod per volume; false runs every step in a pod of its own, for clusters that
+    forbid exec (slower: a pod start and exit per step, the same checks).
+    """
 
     image: str = "docker.io/library/busybox:1.35"
     pull_policy: str = "IfNotPresent"
     payload_bytes: int = DEFAULT_PAYLOAD_BYTES
+    exec: bool = True
 
-    def to_dict(self) -> dict[str, str]:
-        """The profile form (``image``, ``pullPolicy``, ``payload``)."""
+    def to_dict(self) -> dict[str, str | bool]:
+        """The profile form (``image``, ``pullPolicy``, ``payload``, ``exec``)."""
         return {
             "image": self.image,
             "pullPolicy": self.pull_policy,
             "payload": format_quantity(self.payload_bytes),
+            "exec": self.exec,
         }
 
 
@@ -792,7 +799,7 @@ def _from_snapconf(doc: dict[str, object], source: str) -> Profile:
     )
 
     workload_doc = _mapping(doc.get("workload"), "workload")
-    _check_keys(workload_doc, ("image", "pullPolicy", "payload"), "workload")
+    _check_keys(workload_doc, ("image", "pullPolicy", "payload", "exec"), "workload")
     workload = Workload()
     if workload_doc.get("image") is not None:
         image = _string(workload_doc["image"], "workload.image")
@@ -814,6 +821,8 @@ def _from_snapconf(doc: dict[str, object], source: str) -> Profile:
     elif workload.payload_bytes > sizes.default_bytes:
         # Only the default payload is adjusted to small volumes; a given one is checked.
         workload = Workload(workload.image, workload.pull_policy, sizes.default_bytes // 2)
+    if workload_doc.get("exec") is not None:
+        workload = replace(workload, exec=_bool(workload_doc["exec"], "workload.exec"))
 
     stress_doc = _mapping(doc.get("stress"), "stress")
     _check_keys(stress_doc, ("volumes", "snapshots"), "stress")

@@ -95,9 +95,16 @@ def manifests(name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
     return docs
 
 
-#: Rules of the shipped ClusterRole that only failure diagnostics use: pre-flight does not
-#: ask for them, and without them a failure's bundle says "logs unavailable: <reason>".
-OPTIONAL: frozenset[Permission] = frozenset({Permission("get", "", "pods", "log")})
+#: Rules of the shipped ClusterRole a run can do without, so pre-flight does not ask for
+#: them: without ``pods/log`` a failure's bundle says "logs unavailable: <reason>";
+#: without ``pods/exec`` the workload's steps run in one-shot pods (slower, same checks).
+OPTIONAL: frozenset[Permission] = frozenset(
+    {
+        Permission("get", "", "pods", "log"),
+        Permission("get", "", "pods", "exec"),
+        Permission("create", "", "pods", "exec"),
+    }
+)
 
 
 def required_permissions() -> list[Permission]:

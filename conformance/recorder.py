@@ -165,6 +165,27 @@ class Recorder:
         elif report.failed:
             self._failed(record, report)
 
+    def add_cleanup(self, nodeid: str, errors: list[str], notes: list[str]) -> None:
+        """Fold a test's background cleanup into its record.
+
+        Its notes join the test's; objects it could not delete make a passed or skipped
+        test an ``error``, with the message ``cleanup left objects behind: ...``.
+        """
+        record = self.records.setdefault(nodeid, _new_record(nodeid))
+        record["notes"].extend(notes)
+        if not errors:
+            return
+        if record["outcome"] in ("passed", "skipped"):
+            record["outcome"] = "error"
+            record["skipReason"] = None
+        diagnostics = record["diagnostics"] or {"objects": [], "events": [], "logs": []}
+        message = "cleanup left objects behind:\n" + "\n".join(errors)
+        if not diagnostics.get("message"):
+            diagnostics["message"] = message
+        earlier = diagnostics.get("traceback") or ""
+        diagnostics["traceback"] = f"{earlier}\n\n--- cleanup ---\n{message}".strip()
+        record["diagnostics"] = diagnostics
+
     @staticmethod
     def _failed(record: dict[str, Any], report: pytest.TestReport) -> None:
         in_call = report.when == "call"

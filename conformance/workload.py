@@ -1,9 +1,16 @@
-"""The shell scripts of the writer and reader pods that put data on volumes and check it.
+"""The shell scripts that put data on volumes and check it, and the pod that runs them.
 
-A writer fills the volume with a random payload, records its sha256, runs ``sync`` and
-exits; a reader hashes what is there. Each pod reports its result as its termination
-message (``/dev/termination-log``), so reading it back needs no log access and no exec.
-For Block volumes the payload goes to the raw device at :data:`DEVICE_PATH`.
+A writer fills the volume with a random payload, records its sha256 and runs ``sync``
+(``conv=fsync`` on a raw device) before it reports, so a snapshot or clone taken after it
+returns sees the data; a reader hashes what is there. Each script prints one result line
+on stdout. The steps run by ``exec`` in one long-lived pod per volume
+(:data:`KEEPALIVE`), or, where exec is not allowed, each in a one-shot pod that writes the
+line to its termination message (:func:`one_shot`), so reading it back needs no log
+access. For Block volumes the payload goes to the raw device at :data:`DEVICE_PATH`.
+
+Reads go around the page cache (``dd iflag=direct``, when the volume supports it): the
+pod that reads may be the one that wrote, and a read from its cache would prove nothing
+about what the driver stored.
 """
 
 from __future__ import annotations
@@ -16,6 +23,28 @@ DEVICE_PATH = "/dev/snapconf-block"
 PAYLOAD_FILE = "payload"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _BLOCK_SIZE = 1024 * 1024
+
+KEEPALIVE = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+"""The volume pod's command: idle until deleted, and exit at once on SIGTERM."""
+
+
+def one_shot(script: str) -> str:
+    """The command of a one-shot pod running ``script``: its line becomes the pod's message."""
+    return f"({script}) > /dev/termination-log"
+
+
+def _direct_hash(target: str, size: int | str) -> str:
+    """Shell: sha256 of the first ``size`` bytes of ``target``, read with O_DIRECT if it can.
+
+    A volume whose file system refuses O_DIRECT (tmpfs, some FUSE) is read through the
+    cache; that is probed on one block first so a refused flag never truncates the hash.
+    """
+    return (
+        f"if dd if={target} of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null;"
+        " then flag=direct,count_bytes; else flag=count_bytes; fi; "
+        f"sum=$(dd if={target} bs=1048576 count={size} iflag=$flag 2>/dev/null"
+        " | sha256sum | cut -d' ' -f1)"
+    )
 
 
 @dataclass(frozen=True)
@@ -60,22 +89,21 @@ def writer_script(mode: str, size: int, *, seed_marker: str = "") -> str:
         f"sum=$({digest}); "
         + (f"echo $sum > {MOUNT_PATH}/{PAYLOAD_FILE}.sha256; " if mode != "Block" else "")
         + "sync; "
-        f'echo "sha256=$sum size={size}" > /dev/termination-log'
+        f'echo "sha256=$sum size={size}"'
     )
 
 
 def reader_script(mode: str, size: int) -> str:
     """Hash the payload (or the first ``size`` bytes of the device) and report it."""
     if mode == "Block":
-        digest = f"head -c {size} {DEVICE_PATH} | sha256sum | cut -d' ' -f1"
         found = f"$(blockdev --getsize64 {DEVICE_PATH} 2>/dev/null || echo 0)"
-    else:
-        target = f"{MOUNT_PATH}/{PAYLOAD_FILE}"
-        digest = (
-            f"if [ -f {target} ]; then sha256sum {target} | cut -d' ' -f1; else echo missing; fi"
-        )
-        found = f"$(stat -c %s {target} 2>/dev/null || echo 0)"
-    return f'set -eu; sum=$({digest}); echo "sha256=$sum size={found}" > /dev/termination-log'
+        return f'set -eu; {_direct_hash(DEVICE_PATH, size)}; echo "sha256=$sum size={found}"'
+    target = f"{MOUNT_PATH}/{PAYLOAD_FILE}"
+    return (
+        f"set -eu; if [ -f {target} ]; then size=$(stat -c %s {target});"
+        f" {_direct_hash(target, '$size')}; else sum=missing size=0; fi;"
+        ' echo "sha256=$sum size=$size"'
+    )
 
 
 def capacity_script(mode: str) -> str:
@@ -84,11 +112,11 @@ def capacity_script(mode: str) -> str:
         probe = f"blockdev --getsize64 {DEVICE_PATH}"
     else:
         probe = f"df -P -B1 {MOUNT_PATH} | tail -n 1 | awk '{{print $2}}'"
-    return f'set -eu; echo "capacity=$({probe})" > /dev/termination-log'
+    return f'set -eu; echo "capacity=$({probe})"'
 
 
 def parse_result(message: str) -> Result:
-    """Parse a pod's ``sha256=<hex> size=<n>`` termination message."""
+    """Parse a step's ``sha256=<hex> size=<n>`` line."""
     fields = dict(part.split("=", 1) for part in message.split() if "=" in part)
     sha = fields.get("sha256", "")
     if sha != "missing" and not _SHA256.match(sha):
@@ -97,7 +125,7 @@ def parse_result(message: str) -> Result:
 
 
 def parse_capacity(message: str) -> int:
-    """Parse a ``capacity=<bytes>`` termination message."""
+    """Parse a step's ``capacity=<bytes>`` line."""
     fields = dict(part.split("=", 1) for part in message.split() if "=" in part)
     try:
         return int(fields["capacity"])

@@ -76,6 +76,7 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     """
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
+    cluster.release(pvc)  # no pod may hold the PVC: only the snapshot's finalizer
     before = cluster.get(pvc)["metadata"]["resourceVersion"]
     snap = cluster.snapshot(pvc)
     cluster.wait_for(

@@ -390,12 +390,17 @@ def test_preflight_forbidden_names_what_is_missing() -> None:
     assert "manifests/rbac/clusterrole.yaml" in problem
 
 
-def test_preflight_does_not_require_pod_logs() -> None:
-    """Only failure diagnostics read pod logs: without them a bundle says why, no more."""
-    assert {rbac.Permission("get", "", "pods", "log")} == rbac.OPTIONAL
+def test_preflight_does_not_require_pod_logs_or_exec() -> None:
+    """Pod logs (diagnostics) and exec (fast steps) are optional: a run works without them."""
+    assert {
+        rbac.Permission("get", "", "pods", "log"),
+        rbac.Permission("get", "", "pods", "exec"),
+        rbac.Permission("create", "", "pods", "exec"),
+    } == rbac.OPTIONAL
     assert set(rbac.OPTIONAL) <= set(rbac.required_permissions())  # still in the role
     profile = _profile()
-    kube = FakeKube(denied={("get", "pods/log")}, objects=_objects(profile.driver, profile.driver))
+    denied = {("get", "pods/log"), ("get", "pods/exec"), ("create", "pods/exec")}
+    kube = FakeKube(denied=denied, objects=_objects(profile.driver, profile.driver))
     assert CHECK(kube, profile) == []  # type: ignore[arg-type]
 
 

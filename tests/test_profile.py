@@ -627,6 +627,7 @@ def test_to_dict_shape() -> None:
         "image": "docker.io/library/busybox:1.35",
         "pullPolicy": "IfNotPresent",
         "payload": "16Mi",
+        "exec": True,
     }
     assert "max" not in load_profile_text(MINIMAL).to_dict()["sizes"]
 
