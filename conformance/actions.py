@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from conformance import workload
 from conformance.expected import ExpectedError
-from conformance.kube import Forbidden, Kube, dig
+from conformance.kube import Forbidden, Invalid, Kube, dig
 from conformance.manifests import Renderer
 from conformance.podexec import exec_in_pod
 from conformance.profile import ClassSpec, Profile
@@ -384,7 +384,7 @@ class ClusterActions:
                     self.kube, pod, self.namespace, ["sh", "-c", script],
                     timeout=self.profile.timeouts.pod_start,
                 )  # fmt: skip
-            except Forbidden as err:
+            except (Forbidden, Invalid) as err:  # RBAC (403) or an admission policy (422)
                 choice.enabled, choice.refused = False, str(err)
             else:
                 if self.waiter.timings is not None:

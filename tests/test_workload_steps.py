@@ -17,7 +17,7 @@ import pytest
 
 from conformance import actions, podexec, workload
 from conformance.actions import ClusterActions, ExecChoice
-from conformance.kube import Forbidden, KubeError, NotFound
+from conformance.kube import Forbidden, Invalid, KubeError, NotFound
 from conformance.profile import Profile, Workload
 
 
@@ -86,7 +86,9 @@ class _Tracker:
         self.notes: list[str] = []
 
 
-def _actions(monkeypatch: pytest.MonkeyPatch, *, refuse: bool) -> tuple[ClusterActions, list[str]]:
+def _actions(
+    monkeypatch: pytest.MonkeyPatch, *, refuse: bool, refusal: type[KubeError] = Forbidden
+) -> tuple[ClusterActions, list[str]]:
     """ClusterActions with the pod plumbing replaced: exec refused or answering."""
     ran: list[str] = []
     profile = Profile(driver="d", storage_class=None, snapshot_class=None)  # type: ignore[call-arg]
@@ -102,7 +104,7 @@ def _actions(monkeypatch: pytest.MonkeyPatch, *, refuse: bool) -> tuple[ClusterA
     def exec_in_pod(*args: Any, **kwargs: Any) -> podexec.ExecResult:
         ran.append("exec")
         if refuse:
-            raise Forbidden("pods/exec is forbidden", status=403)
+            raise refusal("pods/exec is forbidden", status=403)
         return podexec.ExecResult(0, "sha256=" + "a" * 64 + " size=1\n", "")
 
     def run_pod(*args: Any, **kwargs: Any) -> str:
@@ -125,10 +127,11 @@ def test_steps_run_by_exec_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None
     assert cluster.tracker.notes == []
 
 
+@pytest.mark.parametrize("refusal", [Forbidden, Invalid], ids=["rbac", "admission"])
 def test_refused_exec_falls_back_to_one_shot_pods_and_says_so(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, refusal: type[KubeError]
 ) -> None:
-    cluster, ran = _actions(monkeypatch, refuse=True)
+    cluster, ran = _actions(monkeypatch, refuse=True, refusal=refusal)
     assert cluster.read_data(PVC).sha256 == "b" * 64
     assert cluster.read_data(PVC).sha256 == "b" * 64
     assert ran == ["exec", "one-shot", "one-shot"]  # exec asked once per session
