@@ -125,6 +125,8 @@ class FakeAPIServer:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/exec"):
+            return await self.exec(request)
         body = await request.read()
         self.calls.append(
             (request.method, request.path_qs, body, request.headers.get("Authorization"))
@@ -145,6 +147,16 @@ class FakeAPIServer:
                 {"kind": "NamespaceList", "metadata": {"resourceVersion": "7"}, "items": []}
             )
         return web.json_response({"method": request.method, "body": body.decode()}, status=201)
+
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        """An exec stream: refused without the proxy's token, else echoes each frame."""
+        if request.headers.get("Authorization") != "Bearer secret":
+            return web.json_response({"kind": "Status", "reason": "Forbidden"}, status=403)
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io",))
+        await ws.prepare(request)
+        async for message in ws:
+            await ws.send_bytes(b"\x01" + message.data)
+        return ws
 
 
 @asynccontextmanager
@@ -250,6 +262,43 @@ def test_slow_fault_delays_then_forwards() -> None:
     elapsed, fake = _run(go())
     assert elapsed >= 0.2
     assert len(fake.calls) == 1
+
+
+def test_exec_websocket_passes_through_with_the_chosen_subprotocol() -> None:
+    async def go() -> tuple[str | None, bytes]:
+        async with (
+            _proxied(FaultConfig(rate=0.0)) as (url, _, _),
+            aiohttp.ClientSession() as client,
+            client.ws_connect(
+                f"{url}/api/v1/namespaces/n/pods/p/exec?command=true",
+                protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"),
+            ) as ws,
+        ):
+            await ws.send_bytes(b"\x00hi")
+            message = await ws.receive()
+            return ws.protocol, message.data
+
+    protocol, data = _run(go())
+    assert protocol == "v5.channel.k8s.io"
+    assert data == b"\x01\x00hi"
+
+
+def test_refused_exec_upgrade_keeps_its_status() -> None:
+    async def go() -> int:
+        upstream_fake = FakeAPIServer()
+        async with _site(upstream_fake.app()) as upstream_url:
+            proxy = Proxy(Upstream(upstream_url, None, token="wrong"), FaultConfig(rate=0.0))  # noqa: S106
+            try:
+                async with _site(proxy.app()) as url, aiohttp.ClientSession() as client:
+                    try:
+                        await client.ws_connect(f"{url}/api/v1/namespaces/n/pods/p/exec")
+                    except aiohttp.WSServerHandshakeError as err:
+                        return err.status
+                    return 101
+            finally:
+                await proxy.close()
+
+    assert _run(go()) == 403
 
 
 def test_watch_streams_chunk_by_chunk() -> None:

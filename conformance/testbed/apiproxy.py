@@ -51,7 +51,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import (
+    ClientSession,
+    ClientTimeout,
+    TCPConnector,
+    WSMsgType,
+    WSServerHandshakeError,
+    web,
+)
 
 from conformance.testbed.layout import PROXY_EXTENSION as EXTENSION
 from conformance.testbed.layout import Layout
@@ -334,7 +341,55 @@ class Proxy:
         if fault == "slow":
             slow = self.config.slow_seconds
             await asyncio.sleep(self.rng.uniform(slow / 2, slow))
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request)
         return await self._forward(request, watch)
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """Relay a WebSocket (exec's stream) frame by frame, in both directions.
+
+        The upstream handshake goes first, offering the client's subprotocols, so the
+        client gets the one the API server chose, or the API server's refusal (a 403 of
+        RBAC stays a 403). Faults apply to the upgrade request only, as to any request.
+        """
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        headers = {"Authorization": f"Bearer {self.upstream.token}"} if self.upstream.token else {}
+        session = await self.session()
+        url = self.upstream.server + request.rel_url.path_qs
+        try:
+            upstream = await session.ws_connect(
+                url, protocols=[p for p in offered if p], headers=headers, autoping=False
+            )
+        except WSServerHandshakeError as err:
+            self.stats.forwarded += 1
+            return web.Response(status=err.status, text=err.message or "")
+        except (TimeoutError, OSError) as err:
+            self.stats.upstream_errors += 1
+            return web.Response(status=502, text=f"apiproxy: upstream failed: {err}")
+        self.stats.forwarded += 1
+        protocols = (upstream.protocol,) if upstream.protocol else ()
+        client = web.WebSocketResponse(protocols=protocols, autoping=False)
+        await client.prepare(request)
+
+        async def pump(source: Any, sink: Any) -> None:
+            async for message in source:
+                if message.type == WSMsgType.BINARY:
+                    await sink.send_bytes(message.data)
+                elif message.type == WSMsgType.TEXT:
+                    await sink.send_str(message.data)
+                elif message.type == WSMsgType.PING:
+                    await sink.ping(message.data)
+                elif message.type == WSMsgType.PONG:
+                    await sink.pong(message.data)
+            await sink.close()
+
+        try:
+            await asyncio.gather(pump(upstream, client), pump(client, upstream))
+        except (ConnectionError, RuntimeError):
+            self.stats.upstream_errors += 1
+        finally:
+            await upstream.close()
+        return client
 
     async def _forward(self, request: web.Request, watch: bool) -> web.StreamResponse:
         body = await request.read()
