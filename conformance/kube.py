@@ -102,6 +102,7 @@ class Kind:
 
 
 _SNAPSHOT_V1 = "snapshot.storage.k8s.io/v1"
+_GROUP_SNAPSHOT_V1 = "groupsnapshot.storage.k8s.io/v1"
 
 KINDS: dict[str, Kind] = {
     k.kind: k
@@ -133,6 +134,27 @@ KINDS: dict[str, Kind] = {
             custom=True,
         ),
         Kind(
+            "VolumeGroupSnapshot",
+            _GROUP_SNAPSHOT_V1,
+            "volumegroupsnapshots",
+            namespaced=True,
+            custom=True,
+        ),
+        Kind(
+            "VolumeGroupSnapshotContent",
+            _GROUP_SNAPSHOT_V1,
+            "volumegroupsnapshotcontents",
+            namespaced=False,
+            custom=True,
+        ),
+        Kind(
+            "VolumeGroupSnapshotClass",
+            _GROUP_SNAPSHOT_V1,
+            "volumegroupsnapshotclasses",
+            namespaced=False,
+            custom=True,
+        ),
+        Kind(
             "CustomResourceDefinition",
             "apiextensions.k8s.io/v1",
             "customresourcedefinitions",
@@ -140,7 +162,16 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
-"""Every kind the harness reads or writes, by ``kind`` name."""
+"""Every kind the harness reads or writes, by ``kind`` name.
+
+The VolumeGroupSnapshot kinds are optional CRDs: a cluster may lack them (NotFound on
+list, which the leak check and sweep take as "none"); see :data:`GROUP_SNAPSHOT_KINDS`.
+"""
+
+GROUP_SNAPSHOT_KINDS: frozenset[str] = frozenset(
+    {"VolumeGroupSnapshot", "VolumeGroupSnapshotContent", "VolumeGroupSnapshotClass"}
+)
+"""Kinds of ``groupsnapshot.storage.k8s.io``: only profiles declaring ``groupSnapshot`` use them."""
 
 
 def lookup(kind: Kind | str) -> Kind:

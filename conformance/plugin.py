@@ -51,6 +51,7 @@ AREAS = (
     "deletion",
     "restore",
     "clone",
+    "group",
     "negative",
     "stress",
 )

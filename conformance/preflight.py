@@ -26,6 +26,16 @@ CRD_HINT = (
     "install the snapshot CRDs from the external-snapshotter release "
     "(client/config/crd) before running snapconf"
 )
+GROUP_SNAPSHOT_CRDS = (
+    "volumegroupsnapshots.groupsnapshot.storage.k8s.io",
+    "volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io",
+    "volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io",
+)
+GROUP_CRD_HINT = (
+    "the profile declares groupSnapshot; install the VolumeGroupSnapshot CRDs from the "
+    "external-snapshotter release (client/config/crd) before the snapshot-controller and "
+    "csi-snapshotter start (they look for them once, at start), or leave groupSnapshot out"
+)
 
 
 def _snapshot_controller_seen(kube: Kube, on_testbed: bool) -> bool:
@@ -71,10 +81,13 @@ def _short(err: KubeError) -> str:
     return text
 
 
-def _permissions(kube: Kube) -> str | None:
-    """The permissions the identity lacks, as one sentence, or None."""
+def _permissions(kube: Kube, profile: Profile) -> str | None:
+    """The permissions the identity lacks, as one sentence, or None.
+
+    The group snapshot rules count only when the profile declares ``groupSnapshot``.
+    """
     try:
-        missing = rbac.missing_permissions(kube)
+        missing = rbac.missing_permissions(kube, group_snapshots=profile.has("groupSnapshot"))
     except KubeError:
         return None  # no access reviews on this cluster: a 403 below still says what
     return rbac.describe_missing(missing, rbac.identity(kube)) if missing else None
@@ -87,9 +100,9 @@ def check(kube: Kube, profile: Profile, *, on_testbed: bool = False) -> list[str
     host process rather than a pod (so only then is the local process list consulted).
     Only reads and access reviews: pre-flight never changes the cluster.
     """
-    for problem in (_reach(kube), _permissions(kube)):
-        if problem:
-            return [problem]
+    problem = _reach(kube) or _permissions(kube, profile)
+    if problem:
+        return [problem]
     try:
         return _cluster(kube, profile, on_testbed)
     except Forbidden as err:
@@ -110,6 +123,14 @@ def _cluster(kube: Kube, profile: Profile, on_testbed: bool) -> list[str]:
             "no snapshot-controller runs on the cluster; "
             "deploy it from the external-snapshotter release"
         )
+    groups = profile.has("groupSnapshot")
+    missing_groups = [
+        crd
+        for crd in (GROUP_SNAPSHOT_CRDS if groups else ())
+        if kube.get_or_none("CustomResourceDefinition", crd) is None
+    ]
+    if missing_groups:
+        problems.append(f"CRD {', '.join(missing_groups)} is not installed; {GROUP_CRD_HINT}")
     if kube.get_or_none("CSIDriver", profile.driver) is None:
         problems.append(f"no CSIDriver object named {profile.driver}; is the driver installed?")
     classes = [("StorageClass", profile.storage_class.name, "provisioner")]
@@ -117,6 +138,8 @@ def _cluster(kube: Kube, profile: Profile, on_testbed: bool) -> list[str]:
         classes.append(("StorageClass", profile.wffc_storage_class.name, "provisioner"))
     if not missing and profile.snapshot_class is not None:
         classes.append(("VolumeSnapshotClass", profile.snapshot_class.name, "driver"))
+    if groups and not missing_groups and profile.group_snapshot_class is not None:
+        classes.append(("VolumeGroupSnapshotClass", profile.group_snapshot_class.name, "driver"))
     for kind, name, field in classes:
         if not name:
             continue  # the profile asks snapconf to create it

@@ -103,7 +103,7 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True)
 class ClassSpec:
-    """A StorageClass or VolumeSnapshotClass: an existing one by ``name``, or one to create.
+    """A StorageClass, VolumeSnapshotClass or VolumeGroupSnapshotClass: by ``name``, or to create.
 
     ``create`` holds the class fields snapconf sets when it creates the class
     (``parameters``, and for a StorageClass ``reclaimPolicy``, ``volumeBindingMode``,
@@ -244,8 +244,10 @@ class Profile:
 
     ``storage_class`` and ``snapshot_class`` are always set (loading refuses a profile
     without either); ``wffc_storage_class`` is optional and its absence skips the
-    late-binding tests. ``capabilities`` holds what the file declares, in file order; a
-    capability it does not mention is not declared. ``driver_pods`` name the driver's pods
+    late-binding tests. ``group_snapshot_class`` (a VolumeGroupSnapshotClass) is set
+    whenever the profile declares ``groupSnapshot`` (loading refuses one without it).
+    ``capabilities`` holds what the file declares, in file order; a capability it does
+    not mention is not declared. ``driver_pods`` name the driver's pods
     whose logs a failed test carries (none: only the snapshot-controller's, or on the
     embedded testbed its host processes' logs). ``source`` is where the profile came
     from and ``format`` which syntax it used (``"snapconf"`` or ``"e2e"``).
@@ -255,6 +257,7 @@ class Profile:
     storage_class: ClassSpec
     snapshot_class: ClassSpec
     wffc_storage_class: ClassSpec | None = None
+    group_snapshot_class: ClassSpec | None = None
     capabilities: dict[str, bool] = field(default_factory=dict)
     access_modes: tuple[str, ...] = ("ReadWriteOnce",)
     sizes: Sizes = field(default_factory=Sizes)
@@ -285,6 +288,8 @@ class Profile:
         if self.wffc_storage_class is not None:
             out["wffcStorageClass"] = self.wffc_storage_class.to_dict()
         out["snapshotClass"] = self.snapshot_class.to_dict()
+        if self.group_snapshot_class is not None:
+            out["groupSnapshotClass"] = self.group_snapshot_class.to_dict()
         out["capabilities"] = dict(self.capabilities)
         out["accessModes"] = list(self.access_modes)
         out["sizes"] = self.sizes.to_dict()
@@ -740,6 +745,7 @@ _SNAPCONF_KEYS: Final = (
     "storageClass",
     "wffcStorageClass",
     "snapshotClass",
+    "groupSnapshotClass",
     "capabilities",
     "accessModes",
     "sizes",
@@ -779,6 +785,16 @@ def _from_snapconf(doc: dict[str, object], source: str) -> Profile:
     if doc.get("wffcStorageClass") is not None:
         wffc = _class_spec(doc["wffcStorageClass"], "wffcStorageClass", snapshot=False, wffc=True)
     snapshot_class = _class_spec(_required(doc, "snapshotClass"), "snapshotClass", snapshot=True)
+    capabilities = _capabilities(doc.get("capabilities"), "capabilities")
+    group_class = None
+    if doc.get("groupSnapshotClass") is not None:
+        group_class = _class_spec(doc["groupSnapshotClass"], "groupSnapshotClass", snapshot=True)
+    elif capabilities.get("groupSnapshot"):
+        raise _Invalid(
+            "groupSnapshotClass",
+            "required when capabilities.groupSnapshot is true"
+            + _REQUIRED_HINTS["groupSnapshotClass"],
+        )
 
     sizes_doc = _mapping(doc.get("sizes"), "sizes")
     _check_keys(sizes_doc, ("min", "default", "max"), "sizes")
@@ -839,7 +855,8 @@ def _from_snapconf(doc: dict[str, object], source: str) -> Profile:
         storage_class=storage_class,
         wffc_storage_class=wffc,
         snapshot_class=snapshot_class,
-        capabilities=_capabilities(doc.get("capabilities"), "capabilities"),
+        group_snapshot_class=group_class,
+        capabilities=capabilities,
         access_modes=_access_modes(doc.get("accessModes"), "accessModes"),
         sizes=sizes,
         timeouts=timeouts,
@@ -859,6 +876,10 @@ _REQUIRED_HINTS: Final = {
     ),
     "snapshotClass": (
         ": {name: <existing VolumeSnapshotClass>} or {create: {parameters: {...}}} "
+        "for snapconf to create one"
+    ),
+    "groupSnapshotClass": (
+        ": {name: <existing VolumeGroupSnapshotClass>} or {create: {parameters: {...}}} "
         "for snapconf to create one"
     ),
 }
@@ -961,6 +982,10 @@ def _from_e2e(doc: dict[str, object], source: str, base_dir: Path) -> Profile:
         # As the e2e loader does, for files written before these two existed.
         capabilities.setdefault("onlineExpansion", True)
         capabilities.setdefault("offlineExpansion", True)
+    # A testdriver.yaml has no VolumeGroupSnapshotClass section (e2e's external driver
+    # makes no group snapshots): snapconf creates one with the driver's defaults, as e2e's
+    # own CSI drivers do (GenerateVolumeGroupSnapshotClassSpec, no parameters).
+    group_class = ClassSpec(create={}) if capabilities.get("groupSnapshot") else None
 
     range_doc = _mapping(info.get("SupportedSizeRange"), "DriverInfo.SupportedSizeRange")
     _check_keys(range_doc, ("Min", "Max"), "DriverInfo.SupportedSizeRange")
@@ -986,6 +1011,7 @@ def _from_e2e(doc: dict[str, object], source: str, base_dir: Path) -> Profile:
         storage_class=storage_class,
         wffc_storage_class=None,
         snapshot_class=snapshot_class,
+        group_snapshot_class=group_class,
         capabilities=capabilities,
         access_modes=_access_modes(
             info.get("RequiredAccessModes"), "DriverInfo.RequiredAccessModes"

@@ -107,6 +107,20 @@ OPTIONAL: frozenset[Permission] = frozenset(
 )
 
 
+GROUP_SNAPSHOT_API = "groupsnapshot.storage.k8s.io"
+"""The API group of the VolumeGroupSnapshot CRDs, which a cluster may not have."""
+
+
+def group_snapshot_permissions() -> frozenset[Permission]:
+    """The shipped ClusterRole's rules on ``groupsnapshot.storage.k8s.io``.
+
+    Pre-flight asks for them only when the profile declares ``groupSnapshot``: the group
+    CRDs are optional, and an identity made before these rules still runs every other
+    area (the leak check and sweep take a refused list of group objects as none).
+    """
+    return frozenset(p for p in required_permissions() if p.group == GROUP_SNAPSHOT_API)
+
+
 def required_permissions() -> list[Permission]:
     """Every verb of every resource of the shipped ClusterRole, in file order.
 
@@ -158,16 +172,19 @@ def identity(kube: Kube) -> str:
     return str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
 
 
-def missing_permissions(kube: Kube) -> list[Permission]:
+def missing_permissions(kube: Kube, *, group_snapshots: bool = False) -> list[Permission]:
     """The shipped ClusterRole's permissions the identity lacks (empty when it has all).
 
     :data:`OPTIONAL` permissions are not asked: a run works without them (only a failed
-    test's logs go missing, and its diagnostics say so).
+    test's logs go missing, and its diagnostics say so). Nor are the group snapshot rules
+    (:func:`group_snapshot_permissions`) unless ``group_snapshots``: the profile declares
+    ``groupSnapshot``, so the run will make group snapshots.
 
     Raises:
         KubeError: the API server answered no access review (callers then skip the check).
     """
-    wanted = [p for p in required_permissions() if p not in OPTIONAL]
+    skipped = set(OPTIONAL) | (set() if group_snapshots else group_snapshot_permissions())
+    wanted = [p for p in required_permissions() if p not in skipped]
     with ThreadPoolExecutor(max_workers=_PARALLEL_REVIEWS) as pool:
         allowed = list(pool.map(lambda p: can(kube, p), wanted))
     return [p for p, ok in zip(wanted, allowed, strict=True) if not ok]

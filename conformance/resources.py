@@ -9,7 +9,9 @@ Retain policies to Delete so no backend volume or snapshot outlives the run;
 
 Must not: delete anything that does not carry the run label, except the objects the
 harness's own objects made and point at (the PV provisioned for a tracked claim, the
-content bound to a tracked snapshot), which cannot carry the label.
+content bound to a tracked snapshot, the group content bound to a tracked group snapshot,
+the member snapshots the snapshot-controller makes in a run's namespace), which cannot
+carry the label.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from typing import Final, NamedTuple
 
 from conformance import kube as kube_mod
 from conformance.kube import (
+    GROUP_SNAPSHOT_KINDS,
     KINDS,
     Conflict,
     ConnectionLost,
+    Forbidden,
     Kind,
     KubeAPI,
     KubeError,
@@ -145,20 +149,38 @@ _RESTORE = "restore"
 _ORDER = (
     "Pod",
     _RESTORE,  # PVCs with a dataSource: restores and clones hold their sources
+    # A group snapshot goes before its members: the snapshot-controller refuses to delete
+    # a member VolumeSnapshot while its group exists, and deletes the members itself.
+    "VolumeGroupSnapshot",
     "VolumeSnapshot",
+    # A group content goes before the members' contents: its DeleteVolumeGroupSnapshot
+    # removes the member snapshots from the backend (a member content never calls
+    # DeleteSnapshot; a driver refuses DeleteSnapshot of a member while its group lives).
+    "VolumeGroupSnapshotContent",
     "VolumeSnapshotContent",
     "PersistentVolumeClaim",
     "PersistentVolume",
     "",  # every other kind
-    "VolumeSnapshotClass",
+    "VolumeSnapshotClass",  # and VolumeGroupSnapshotClass (_SAME_STAGE)
     "StorageClass",
     "CustomResourceDefinition",
     "Namespace",
 )
+#: Kinds deleted (and awaited) in the stage of another kind.
+_SAME_STAGE = {"VolumeGroupSnapshotClass": "VolumeSnapshotClass"}
+#: Kinds whose objects carry a ``spec.deletionPolicy`` that cleanup flips Retain -> Delete.
+_DELETION_POLICY_KINDS = ("VolumeSnapshotContent", "VolumeGroupSnapshotContent")
+#: Snapshot kinds the controllers hold with finalizers (``cleanup --force`` releases them).
+_SNAPSHOT_KINDS = (
+    "VolumeSnapshot",
+    "VolumeSnapshotContent",
+    "VolumeGroupSnapshot",
+    "VolumeGroupSnapshotContent",
+)
 
 
 def _group(ref: Ref, body: Obj | None) -> int:
-    key = ref.kind
+    key = _SAME_STAGE.get(ref.kind, ref.kind)
     if key == "PersistentVolumeClaim" and (
         dig(body, "spec", "dataSource") or dig(body, "spec", "dataSourceRef")
     ):
@@ -169,7 +191,7 @@ def _group(ref: Ref, body: Obj | None) -> int:
 def _retained(ref: Ref, body: Obj | None) -> bool:
     if ref.kind == "PersistentVolume":
         return bool(dig(body, "spec", "persistentVolumeReclaimPolicy") == "Retain")
-    if ref.kind == "VolumeSnapshotContent":
+    if ref.kind in _DELETION_POLICY_KINDS:
         return bool(dig(body, "spec", "deletionPolicy") == "Retain")
     return False
 
@@ -195,12 +217,25 @@ def _provisioned_for(pv: Obj, claim: Obj, run_id: str | None) -> bool:
     return bool(claim_uid) and bound_to == claim_uid and PROVISIONED_BY in annotations
 
 
-def _bound_to(content: Obj, snapshot: Obj) -> bool:
-    ref = dig(content, "spec", "volumeSnapshotRef") or {}
+def _bound_to(content: Obj, snapshot: Obj, ref_field: str = "volumeSnapshotRef") -> bool:
+    """Whether ``content`` points back at ``snapshot`` (``volumeGroupSnapshotRef`` for groups)."""
+    ref = dig(content, "spec", ref_field) or {}
     meta = snapshot.get("metadata") or {}
     if ref.get("name") != meta.get("name") or ref.get("namespace") != meta.get("namespace"):
         return False
     return not ref.get("uid") or not meta.get("uid") or bool(ref.get("uid") == meta.get("uid"))
+
+
+#: Bound content kind, the status field naming it, the content's field naming its snapshot.
+_BINDING = {
+    "VolumeSnapshot": (
+        "VolumeSnapshotContent", "boundVolumeSnapshotContentName", "volumeSnapshotRef",
+    ),
+    "VolumeGroupSnapshot": (
+        "VolumeGroupSnapshotContent", "boundVolumeGroupSnapshotContentName",
+        "volumeGroupSnapshotRef",
+    ),
+}  # fmt: skip
 
 
 #: How long cleanup lets controllers release an object a test broke on purpose. The
@@ -385,12 +420,15 @@ class _Deleter:
             body = self.bodies.get(ref)
             found: list[tuple[Ref, Obj | None]] = []
             if ref.kind == "Namespace":
-                for kind in ("Pod", "PersistentVolumeClaim", "VolumeSnapshot"):
+                kinds = ("Pod", "PersistentVolumeClaim", "VolumeGroupSnapshot", "VolumeSnapshot")
+                for kind in kinds:
                     try:
                         items, _ = self.kube.list(kind, ref.name)
                     except NotFound:
                         continue  # snapshot CRDs not installed
                     except KubeError as err:
+                        if isinstance(err, Forbidden) and kind in GROUP_SNAPSHOT_KINDS:
+                            continue  # optional rules: an identity without them made none
                         self.error(ref, f"cannot list its {kind}s: {err}")
                         continue
                     found.extend((_ref_of({**item, "kind": kind}), item) for item in items)
@@ -401,12 +439,13 @@ class _Deleter:
                     pv = self.bodies.get(pv_ref) or self._read(pv_ref)
                     if pv is not None and _provisioned_for(pv, body, self.run_id):
                         found.append((pv_ref, pv))
-            elif ref.kind == "VolumeSnapshot" and body is not None:
-                content = dig(body, "status", "boundVolumeSnapshotContentName")
+            elif ref.kind in _BINDING and body is not None:
+                content_kind, status_field, ref_field = _BINDING[ref.kind]
+                content = dig(body, "status", status_field)
                 if content:
-                    vsc_ref = _ref("VolumeSnapshotContent", content, None)
+                    vsc_ref = _ref(content_kind, content, None)
                     vsc = self.bodies.get(vsc_ref) or self._read(vsc_ref)
-                    if vsc is not None and _bound_to(vsc, body):
+                    if vsc is not None and _bound_to(vsc, body, ref_field):
                         found.append((vsc_ref, vsc))
                         if ref in self.broken:
                             self.broken.add(vsc_ref)  # made for a broken snapshot
@@ -498,7 +537,7 @@ class _Deleter:
         return True
 
     def _wait_gone(self, ref: Ref, timeout: float) -> None:
-        forced = self.force and ref.kind in ("VolumeSnapshot", "VolumeSnapshotContent")
+        forced = self.force and ref.kind in _SNAPSHOT_KINDS
         if (ref in self.broken or forced) and self._stuck(ref, min(BROKEN_GRACE, timeout)):
             self._drop_finalizers(ref)
             timeout = self.remaining()
@@ -657,8 +696,9 @@ class Tracker:
         the run label). Retain policies are switched to Delete (PV reclaim policy,
         content deletionPolicy) so the backend volume or snapshot goes too, unless
         ``keep_retained``: then Retain PVs and contents are left in place, for inspection.
-        Then: pods, restored/cloned PVCs, snapshots, contents, PVCs, PVs, other kinds,
-        snapshot classes, storage classes, CRDs, namespaces; each group's deletions are
+        Then: pods, restored/cloned PVCs, group snapshots, snapshots, group contents,
+        contents, PVCs, PVs, other kinds, (group) snapshot classes, storage classes, CRDs,
+        namespaces; each group's deletions are
         awaited before the next starts, all within ``timeout`` seconds. NotFound counts
         as deleted. Never raises for one object: the errors come back as strings, and
         what could not be deleted stays registered. With ``await_namespaces`` false the
@@ -704,26 +744,38 @@ def _list_all(kube: KubeAPI, kind: Kind, selector: str | None) -> list[Obj]:
         items, _ = kube.list(kind, None, label_selector=selector)
     except NotFound:
         return []  # the kind is not served (snapshot CRDs not installed)
+    except Forbidden:
+        if kind.kind in GROUP_SNAPSHOT_KINDS:
+            # optional rules (rbac.GROUP_SNAPSHOT): an identity without them made none
+            return []
+        raise
     return items
+
+
+#: Kinds that cannot carry the run label, and the field pointing at their (namespaced) owner.
+_UNLABELLED = (
+    ("PersistentVolume", "claimRef"),
+    ("VolumeSnapshotContent", "volumeSnapshotRef"),
+    ("VolumeGroupSnapshotContent", "volumeGroupSnapshotRef"),
+)
 
 
 def leak_check(kube: KubeAPI, run_id: str) -> list[str]:
     """What the run left on the cluster, as ``Kind/namespace/name`` (``Kind/name``) strings.
 
     Every object of every registered kind (across all namespaces) with the run label,
-    plus the PVs and VolumeSnapshotContents (which cannot carry the label) whose name
-    contains the run id or that point into one of the run's namespaces (their names
-    start with the run id).
+    plus the PVs, VolumeSnapshotContents and VolumeGroupSnapshotContents (which cannot
+    carry the label) whose name contains the run id or that point into one of the run's
+    namespaces (their names start with the run id). The member VolumeSnapshots the
+    snapshot-controller makes for a group live in the run's namespaces, so a leaked one
+    shows through its namespace and its content.
     """
     found: set[Ref] = set()
     for kind in KINDS.values():
         for item in _list_all(kube, kind, f"{RUN_LABEL}={run_id}"):
             found.add(_ref_of({**item, "kind": kind.kind}))
     prefix = f"{run_id}-"
-    for kind_name, ref_field in (
-        ("PersistentVolume", "claimRef"),
-        ("VolumeSnapshotContent", "volumeSnapshotRef"),
-    ):
+    for kind_name, ref_field in _UNLABELLED:
         for item in _list_all(kube, KINDS[kind_name], None):
             name = str(dig(item, "metadata", "name") or "")
             target_ns = str(dig(item, "spec", ref_field, "namespace") or "")
@@ -747,8 +799,10 @@ def sweep(
     Deletes every object carrying the run label (any run's when ``run_id`` is None;
     only ``worker``'s when given), in the same dependency order as
     :meth:`Tracker.cleanup`, with Retain policies switched to Delete first, plus the
-    unlabelled PVs and contents bound to labelled claims and snapshots or pointing into
-    labelled namespaces (PVs only when a provisioner made them). Nothing else.
+    unlabelled PVs and (group) contents bound to labelled claims and (group) snapshots or
+    pointing into labelled namespaces (PVs only when a provisioner made them). Nothing
+    else: the member VolumeSnapshots of a group go with their group (the controller
+    deletes them; a labelled namespace's deletion takes any left).
 
     Args:
         kube: the cluster.
@@ -776,6 +830,11 @@ def sweep(
     snapshots = {
         (r.namespace, r.name): body for r, body in labelled.items() if r.kind == "VolumeSnapshot"
     }
+    groups = {
+        (r.namespace, r.name): body
+        for r, body in labelled.items()
+        if r.kind == "VolumeGroupSnapshot"
+    }
     linked: dict[Ref, Obj] = {}
     for pv in _list_all(kube, KINDS["PersistentVolume"], None):
         claim_ref = dig(pv, "spec", "claimRef") or {}
@@ -792,6 +851,14 @@ def sweep(
         snapshot = snapshots.get(key)
         if (snapshot is not None and _bound_to(content, snapshot)) or key[0] in namespaces:
             linked[_ref_of({**content, "kind": "VolumeSnapshotContent"})] = content
+    for content in _list_all(kube, KINDS["VolumeGroupSnapshotContent"], None):
+        group_ref = dig(content, "spec", "volumeGroupSnapshotRef") or {}
+        key = (group_ref.get("namespace"), str(group_ref.get("name")))
+        group = groups.get(key)
+        if (group is not None and _bound_to(content, group, "volumeGroupSnapshotRef")) or (
+            key[0] in namespaces
+        ):
+            linked[_ref_of({**content, "kind": "VolumeGroupSnapshotContent"})] = content
     deleter = _Deleter(
         kube,
         waiter or Waiter(kube),

@@ -6,6 +6,8 @@ point in time a restore returns to. A driver that leaves it empty shows the epoc
 that the field is set. Here a time is parsed and judged against the moment the snapshot
 was requested and the moment it was read, within a declared clock skew, and the
 VolumeSnapshot's time (RFC 3339, whole seconds) against its content's (nanoseconds).
+A VolumeGroupSnapshot's times (its own, its content's, each member's) get the same
+judgement (:func:`group_time_problems`).
 
 Pure functions: each returns None when the time makes sense, else one sentence naming the
 field and the symptom. Must not touch a cluster.
@@ -135,3 +137,68 @@ def snapshot_time_problems(
     if snap_time and isinstance(content_time, int):
         problems.append(creation_times_disagree(str(snap_time), content_time, field="creationTime"))
     return [p for p in problems if p]
+
+
+def group_time_problems(
+    group: dict[str, Any],
+    content: dict[str, Any],
+    *,
+    skew: float,
+    requested_by: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """What is wrong with a group snapshot's creation times (none: []).
+
+    The VolumeGroupSnapshot's and its VolumeGroupSnapshotContent's ``status.creationTime``
+    (both RFC 3339 in ``groupsnapshot.storage.k8s.io/v1``) and each member's entry of the
+    content's ``status.volumeSnapshotInfoList`` (nanoseconds) are judged as a single
+    snapshot's are: not before the group was requested (``requested_by``, the group itself
+    unless it was imported from another group's handles), not after ``now``; the group's
+    and its content's agree to the second.
+    """
+    asked = requested_by or group
+    requested = parse_rfc3339(str(asked["metadata"]["creationTimestamp"]))
+    read_at = time.time() if now is None else now
+    group_time = (group.get("status") or {}).get("creationTime")
+    status = content.get("status") or {}
+    content_time = status.get("creationTime")
+    group_name = group["metadata"]["name"]
+    content_name = content["metadata"]["name"]
+    problems = [
+        creation_time_problem(
+            group_time, field=f"VolumeGroupSnapshot {group_name} status.creationTime",
+            requested=requested, now=read_at, skew=skew,
+        ),
+        creation_time_problem(
+            content_time, field=f"VolumeGroupSnapshotContent {content_name} status.creationTime",
+            requested=requested, now=read_at, skew=skew,
+        ),
+    ]  # fmt: skip
+    for info in status.get("volumeSnapshotInfoList") or []:
+        field = (
+            f"VolumeGroupSnapshotContent {content_name} status.volumeSnapshotInfoList "
+            f"entry of volume {info.get('volumeHandle')} creationTime"
+        )
+        problems.append(
+            creation_time_problem(
+                info.get("creationTime"), field=field, requested=requested, now=read_at, skew=skew
+            )
+        )
+    if group_time and content_time:
+        problems.append(_rfc3339_disagree(str(group_time), str(content_time)))
+    return [p for p in problems if p]
+
+
+def _rfc3339_disagree(group_time: str, content_time: str) -> str | None:
+    """The group's time is its content's, to the second; else why not."""
+    try:
+        group = parse_rfc3339(group_time)
+        content = parse_rfc3339(content_time)
+    except ValueError:
+        return None  # each unparsable time is already a problem of its own
+    if abs(group - content) > RFC3339_ROUNDING:
+        return (
+            f"creationTime: the VolumeGroupSnapshot says {_iso(group)}, its content "
+            f"{_iso(content)} ({abs(group - content):.0f}s apart)"
+        )
+    return None

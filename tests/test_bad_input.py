@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from conformance.actions import (
 )
 from conformance.cli import main
 from conformance.kube import KINDS, Forbidden, NotFound, Unauthorized, Unreachable
-from conformance.profile import load_profile
+from conformance.profile import ClassSpec, load_profile
 from conformance.resources import namespace_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -402,6 +403,62 @@ def test_preflight_does_not_require_pod_logs_or_exec() -> None:
     denied = {("get", "pods/log"), ("get", "pods/exec"), ("create", "pods/exec")}
     kube = FakeKube(denied=denied, objects=_objects(profile.driver, profile.driver))
     assert CHECK(kube, profile) == []  # type: ignore[arg-type]
+
+
+GROUP_DENIED = {(p.verb, p.resource_name.split(".")[0]) for p in rbac.group_snapshot_permissions()}
+
+
+def test_group_snapshot_rules_are_required_only_when_the_profile_declares_them() -> None:
+    """The group CRDs are optional: an identity without their rules runs the other areas."""
+    permissions = rbac.group_snapshot_permissions()
+    assert {p.resource for p in permissions} == {
+        "volumegroupsnapshots", "volumegroupsnapshotcontents", "volumegroupsnapshotclasses",
+    }  # fmt: skip
+    assert permissions <= set(rbac.required_permissions())  # in the shipped role
+    assert not permissions & rbac.OPTIONAL
+    declared = _profile()
+    assert declared.has("groupSnapshot")
+    undeclared = replace(
+        declared,
+        capabilities={**declared.capabilities, "groupSnapshot": False},
+        group_snapshot_class=None,
+    )
+    objects = _objects(declared.driver, declared.driver)
+    assert CHECK(FakeKube(denied=GROUP_DENIED, objects=objects), undeclared) == []  # type: ignore[arg-type]
+    [problem] = CHECK(FakeKube(denied=GROUP_DENIED, objects=objects), declared)  # type: ignore[arg-type]
+    assert "get, list, watch, create, delete volumegroupsnapshotclasses." in problem
+    assert "create, delete, patch volumegroupsnapshots.groupsnapshot.storage.k8s.io" in problem
+    assert "patch volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io" in problem
+
+
+def test_preflight_names_missing_group_snapshot_crds_only_when_declared() -> None:
+    class NoGroupCrds(FakeKube):
+        def get_or_none(self, kind: str, name: str, namespace: str | None = None) -> Any:
+            if kind == "CustomResourceDefinition":
+                return None if "groupsnapshot" in name else {}
+            return self.objects.get((kind, name))
+
+    declared = _profile()
+    objects = _objects(declared.driver, declared.driver)
+    [problem] = CHECK(NoGroupCrds(objects=objects), declared)  # type: ignore[arg-type]
+    assert problem.startswith("CRD volumegroupsnapshots.groupsnapshot.storage.k8s.io, ")
+    assert "the profile declares groupSnapshot" in problem
+    assert "or leave groupSnapshot out" in problem
+    undeclared = replace(declared, capabilities={}, group_snapshot_class=None)
+    assert CHECK(NoGroupCrds(objects=objects), undeclared) == []  # type: ignore[arg-type]
+
+
+def test_preflight_checks_a_named_group_snapshot_class() -> None:
+    declared = replace(_profile(), group_snapshot_class=ClassSpec(name="vendor-vgsc"))
+    objects = _objects(declared.driver, declared.driver)
+    [problem] = CHECK(FakeKube(objects=objects), declared)  # type: ignore[arg-type]
+    assert problem == (
+        "VolumeGroupSnapshotClass vendor-vgsc named by the profile does not exist; "
+        "create it or fix the profile"
+    )
+    objects[("VolumeGroupSnapshotClass", "vendor-vgsc")] = {"driver": "other.example.com"}
+    [problem] = CHECK(FakeKube(objects=objects), declared)  # type: ignore[arg-type]
+    assert "belongs to driver other.example.com" in problem
 
 
 def test_preflight_identity_without_any_right_is_one_short_sentence() -> None:

@@ -330,6 +330,9 @@ def test_kinds_registry() -> None:
         "VolumeSnapshotClass",
         "CustomResourceDefinition",
         "ServiceAccount",
+        "VolumeGroupSnapshot",
+        "VolumeGroupSnapshotContent",
+        "VolumeGroupSnapshotClass",
     ):
         assert lookup(name).kind == name
     snap = lookup("VolumeSnapshot")

@@ -80,6 +80,29 @@ VSC_ARGS: dict[str, Any] = {
     "deletion_policy": "Retain",
     "parameters": {},
 }
+VGS_ARGS: dict[str, Any] = {
+    "name": "group-1a2b3c",
+    "namespace": "snapconf-r1-gw0-abc",
+    "group_snapshot_class": "r1-gw0-vgsc-delete",
+    "selector_labels": {"snapconf.io/group": "group-9f8e7d"},
+    "source_content": None,
+}
+VGSC_ARGS: dict[str, Any] = {
+    "name": "r1-gw0-vgsc-delete",
+    "driver": "hostpath.csi.k8s.io",
+    "deletion_policy": "Delete",
+    "parameters": {},
+}
+GROUP_CONTENT_ARGS: dict[str, Any] = {
+    "name": "r1-group-content-1a2b3c",
+    "driver": "hostpath.csi.k8s.io",
+    "deletion_policy": "Retain",
+    "group_snapshot_class": None,
+    "group_snapshot_handle": "group-handle-1",
+    "snapshot_handles": ["snap-handle-1", "snap-handle-2"],
+    "volume_handles": None,
+    "group_snapshot_ref": {"name": "imported-group-1", "namespace": "ns-1", "uid": None},
+}
 ALL_ARGS: dict[str, dict[str, Any]] = {
     "namespace": {"name": "snapconf-r1-gw0-abc"},
     "persistentvolumeclaim": PVC_ARGS,
@@ -89,6 +112,9 @@ ALL_ARGS: dict[str, dict[str, Any]] = {
     "volumesnapshotcontent": CONTENT_ARGS,
     "storageclass": SC_ARGS,
     "volumesnapshotclass": VSC_ARGS,
+    "volumegroupsnapshot": VGS_ARGS,
+    "volumegroupsnapshotclass": VGSC_ARGS,
+    "volumegroupsnapshotcontent": GROUP_CONTENT_ARGS,
 }
 
 # Strings that break naive "key: {{ value }}" templating in one way or another.
@@ -480,6 +506,92 @@ def test_snapshot_class(renderer: Renderer) -> None:
     }
     with_params = renderer.render("volumesnapshotclass", **{**VSC_ARGS, "parameters": {"a": "b"}})
     assert with_params["parameters"] == {"a": "b"}
+
+
+# ------------------------------------------------------------ group snapshots
+
+
+def test_group_snapshot_of_labelled_claims(renderer: Renderer) -> None:
+    obj = renderer.render("volumegroupsnapshot", **VGS_ARGS)
+    assert obj["apiVersion"] == "groupsnapshot.storage.k8s.io/v1"
+    assert obj["kind"] == "VolumeGroupSnapshot"
+    assert obj["metadata"] == {"name": "group-1a2b3c", "namespace": "snapconf-r1-gw0-abc"}
+    assert obj["spec"] == {
+        "volumeGroupSnapshotClassName": "r1-gw0-vgsc-delete",
+        "source": {"selector": {"matchLabels": {"snapconf.io/group": "group-9f8e7d"}}},
+    }
+
+
+def test_group_snapshot_of_a_content_without_class(renderer: Renderer) -> None:
+    obj = renderer.render(
+        "volumegroupsnapshot",
+        **{**VGS_ARGS, "group_snapshot_class": None, "selector_labels": None,
+           "source_content": "gc-1"},
+    )  # fmt: skip
+    assert obj["spec"] == {"source": {"volumeGroupSnapshotContentName": "gc-1"}}
+    neither = renderer.render(
+        "volumegroupsnapshot", **{**VGS_ARGS, "selector_labels": None, "group_snapshot_class": None}
+    )
+    assert neither["spec"] == {"source": {}}
+
+
+def test_group_snapshot_class(renderer: Renderer) -> None:
+    obj = renderer.render("volumegroupsnapshotclass", **VGSC_ARGS)
+    assert obj == {
+        "apiVersion": "groupsnapshot.storage.k8s.io/v1",
+        "kind": "VolumeGroupSnapshotClass",
+        "metadata": {"name": "r1-gw0-vgsc-delete"},
+        "driver": "hostpath.csi.k8s.io",
+        "deletionPolicy": "Delete",
+    }
+    with_params = renderer.render(
+        "volumegroupsnapshotclass", **{**VGSC_ARGS, "parameters": {"a": "b"}}
+    )
+    assert with_params["parameters"] == {"a": "b"}
+
+
+def test_pre_provisioned_group_content(renderer: Renderer) -> None:
+    obj = renderer.render("volumegroupsnapshotcontent", **GROUP_CONTENT_ARGS)
+    assert obj["apiVersion"] == "groupsnapshot.storage.k8s.io/v1"
+    assert obj["kind"] == "VolumeGroupSnapshotContent"
+    assert obj["metadata"] == {"name": "r1-group-content-1a2b3c"}
+    assert obj["spec"] == {
+        "driver": "hostpath.csi.k8s.io",
+        "deletionPolicy": "Retain",
+        "source": {
+            "groupSnapshotHandles": {
+                "volumeGroupSnapshotHandle": "group-handle-1",
+                "volumeSnapshotHandles": ["snap-handle-1", "snap-handle-2"],
+            }
+        },
+        "volumeGroupSnapshotRef": {
+            "apiVersion": "groupsnapshot.storage.k8s.io/v1",
+            "kind": "VolumeGroupSnapshot",
+            "name": "imported-group-1",
+            "namespace": "ns-1",
+        },
+    }
+
+
+def test_group_content_with_uid_class_and_volume_handles(renderer: Renderer) -> None:
+    obj = renderer.render(
+        "volumegroupsnapshotcontent",
+        **{
+            **GROUP_CONTENT_ARGS,
+            "group_snapshot_class": "vgsc",
+            "group_snapshot_handle": None,
+            "volume_handles": ["vol-1", "vol-2"],
+            "group_snapshot_ref": {"name": "g", "namespace": "n", "uid": "1234-abcd"},
+        },
+    )
+    spec = obj["spec"]
+    assert spec["volumeGroupSnapshotClassName"] == "vgsc"
+    assert spec["source"] == {"volumeHandles": ["vol-1", "vol-2"]}
+    assert spec["volumeGroupSnapshotRef"]["uid"] == "1234-abcd"
+    neither = renderer.render(
+        "volumegroupsnapshotcontent", **{**GROUP_CONTENT_ARGS, "group_snapshot_handle": None}
+    )
+    assert neither["spec"]["source"] == {}
 
 
 # ------------------------------------------------------------ awkward values

@@ -175,6 +175,37 @@ def test_clock_skew_is_a_timeout_with_a_default() -> None:
     assert load_profile_text(MINIMAL).to_dict()["timeouts"]["clockSkew"] == "5s"
 
 
+def test_group_snapshot_class_by_name_or_create() -> None:
+    named = load_profile_text(
+        MINIMAL + "groupSnapshotClass: {name: vendor-vgsc}\ncapabilities: {groupSnapshot: true}\n"
+    )
+    assert named.group_snapshot_class == ClassSpec(name="vendor-vgsc")
+    assert named.has("groupSnapshot")
+    made = load_profile_text(MINIMAL + "groupSnapshotClass: {create: {parameters: {tier: gold}}}\n")
+    assert made.group_snapshot_class == ClassSpec(create={"parameters": {"tier": "gold"}})
+    assert not made.has("groupSnapshot")  # a class alone declares nothing
+    assert load_profile_text(MINIMAL).group_snapshot_class is None
+    declined = load_profile_text(MINIMAL + "capabilities: {groupSnapshot: false}\n")
+    assert declined.group_snapshot_class is None
+
+
+def test_group_snapshot_class_redacts_and_round_trips() -> None:
+    p = load_profile_text(
+        MINIMAL
+        + "groupSnapshotClass: {create: {parameters: {group-secret: xyz, tier: gold}}}\n"
+        + "capabilities: {groupSnapshot: true}\n"
+    )
+    d = p.to_dict()
+    assert list(d)[:5] == [
+        "driver", "storageClass", "snapshotClass", "groupSnapshotClass", "capabilities",
+    ]  # fmt: skip
+    assert d["groupSnapshotClass"] == {
+        "create": {"parameters": {"group-secret": "<redacted>", "tier": "gold"}}
+    }
+    assert load_profile_text(yaml.safe_dump(d)).to_dict() == d
+    assert "groupSnapshotClass" not in load_profile_text(MINIMAL).to_dict()
+
+
 def test_create_may_be_empty() -> None:
     p = load_profile_text(
         "driver: d.example.com\nstorageClass: {create: }\nsnapshotClass: {create: }\n"
@@ -291,6 +322,34 @@ def test_default_payload_shrinks_to_fit_small_volumes() -> None:
             'snapshotClass: {create: {parameters: {"csi.storage.k8s.io/fstype": 4}}}\n',
             'snapshotClass.create.parameters["csi.storage.k8s.io/fstype"]',
             "quote it",
+        ),
+        # the group snapshot class
+        ("groupSnapshotClass: {}\n", "groupSnapshotClass", "set exactly one of name"),
+        (
+            "groupSnapshotClass: {create: {reclaimPolicy: Delete}}\n",
+            "groupSnapshotClass.create.reclaimPolicy",
+            "unknown key",
+        ),
+        (
+            "groupSnapshotClass: {name: Bad_Name}\n",
+            "groupSnapshotClass.name",
+            "not a valid object name",
+        ),
+        (
+            "groupSnapshotClass: {create: {parameters: {replicas: 3}}}\n",
+            "groupSnapshotClass.create.parameters.replicas",
+            "expected a string, got 3",
+        ),
+        (
+            "groupSnapshotclass: {name: x}\n",
+            "groupSnapshotclass",
+            "did you mean groupSnapshotClass?",
+        ),
+        (
+            "capabilities: {groupSnapshot: true}\n",
+            "groupSnapshotClass",
+            "required when capabilities.groupSnapshot is true: "
+            "{name: <existing VolumeGroupSnapshotClass>} or {create:",
         ),
         # access modes
         ("accessModes: ReadWriteOnce\n", "accessModes", "expected a non-empty list"),
@@ -613,6 +672,7 @@ def test_to_dict_shape() -> None:
         "storageClass",
         "wffcStorageClass",
         "snapshotClass",
+        "groupSnapshotClass",
         "capabilities",
         "accessModes",
         "sizes",
@@ -620,6 +680,7 @@ def test_to_dict_shape() -> None:
         "workload",
         "stress",
     ]
+    assert d["groupSnapshotClass"] == {"create": {"parameters": {}}}
     assert d["sizes"] == {"min": "1Mi", "default": "1Gi", "max": "10Gi"}
     assert d["timeouts"]["errorStatus"] == "15s"
     assert d["timeouts"]["claimProvision"] == "2m"
@@ -692,6 +753,7 @@ DriverInfo:
     assert p.storage_class == ClassSpec(create={})
     assert p.snapshot_class == ClassSpec(create={})
     assert p.wffc_storage_class is None
+    assert p.group_snapshot_class is None
     # As the e2e loader does: controllerExpansion implies both expansion modes.
     assert p.capabilities == {
         "block": True,
@@ -705,6 +767,15 @@ DriverInfo:
     assert p.timeouts == Timeouts()
     assert p.access_modes == ("ReadWriteOnce",)
     assert p.stress == Stress()
+
+
+def test_e2e_group_snapshot_gets_a_class_with_the_drivers_defaults() -> None:
+    # testdriver.yaml has no VolumeGroupSnapshotClass section: snapconf creates one.
+    p = load_profile_text(E2E_BASE + "  Capabilities: {groupSnapshot: true}\n")
+    assert p.group_snapshot_class == ClassSpec(create={})
+    assert load_profile_text(yaml.safe_dump(p.to_dict())).group_snapshot_class == ClassSpec(
+        create={}
+    )
 
 
 def test_e2e_explicit_expansion_is_kept() -> None:
@@ -1015,6 +1086,9 @@ def test_shipped_profiles_agree() -> None:
     assert native.storage_class == e2e.storage_class == ClassSpec(name="csi-hostpath-sc")
     assert native.snapshot_class == e2e.snapshot_class == ClassSpec(name="csi-hostpath-snapclass")
     assert native.wffc_storage_class == ClassSpec(name="csi-hostpath-sc-wffc")
+    # both make their VolumeGroupSnapshotClass (the testbed installs none)
+    assert native.group_snapshot_class == ClassSpec(create={"parameters": {}})
+    assert e2e.group_snapshot_class == ClassSpec(create={})
     assert native.capabilities == e2e.capabilities
     assert native.access_modes == e2e.access_modes
     assert native.sizes == e2e.sizes
@@ -1039,6 +1113,7 @@ def test_hostpath_profile_contents() -> None:
         "topology",
         "FSResizeFromSourceNotSupported",
         "multipods",
+        "groupSnapshot",
     }
     assert p.sizes == Sizes(MI, GI, 10 * GI)
     assert p.timeouts == Timeouts(120, 120, 120, 120, 120, 120, 15)

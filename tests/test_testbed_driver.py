@@ -670,3 +670,32 @@ def test_a_driver_with_an_unusable_name_stops_the_bring_up_with_its_log(
 def test_plugin_info_without_an_answer(proto_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(PluginInfoError, match=r"no answer to GetPluginInfo on .* within 1s"):
         driver.plugin_info(tmp_path / "nobody.sock", proto_dir, timeout=1)
+
+
+def test_snapshot_components_run_with_group_snapshots(layout: Layout) -> None:
+    """The snapshot-controller and csi-snapshotter name the VolumeGroupSnapshot gate."""
+    gate = f"--feature-gates={cluster.GROUP_SNAPSHOT_GATE}=true"
+    assert cluster.GROUP_SNAPSHOT_GATE == "CSIVolumeGroupSnapshot"
+    argv = cluster._argv(layout, fake_bins(), None, None)
+    assert gate in argv["snapshot-controller"]
+    assert gate in argv["csi-snapshotter"]
+    assert not any("feature-gates=CSIVolumeGroupSnapshot" in a for a in argv["csi-provisioner"])
+
+
+def _crd(name: str) -> str:
+    kind = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+    return f"{kind}metadata:\n  name: {name}\n"
+
+
+def test_testbed_crds_include_the_group_snapshot_crds(tmp_path: Path) -> None:
+    names = [
+        "volumesnapshots.snapshot.storage.k8s.io",
+        *bootstrap.GROUP_SNAPSHOT_CRDS,
+    ]
+    for name in names:
+        (tmp_path / f"{name}.yaml").write_text(_crd(name))
+    (tmp_path / "kustomization.yaml").write_text("kind: Kustomization\nresources: []\n")
+    assert sorted(d["metadata"]["name"] for d in bootstrap.crds(tmp_path)) == sorted(names)
+    (tmp_path / f"{bootstrap.GROUP_SNAPSHOT_CRDS[0]}.yaml").unlink()
+    with pytest.raises(ValueError, match=bootstrap.GROUP_SNAPSHOT_CRDS[0]):
+        bootstrap.crds(tmp_path)

@@ -11,6 +11,7 @@ from conformance import expected
 from conformance.timestamps import (
     creation_time_problem,
     creation_times_disagree,
+    group_time_problems,
     parse_rfc3339,
     snapshot_time_problems,
 )
@@ -213,4 +214,48 @@ def test_snapshot_and_content_times_are_judged_together() -> None:
     assert (
         snapshot_time_problems(imported, content, skew=5, requested_by=snap, now=REQUESTED + 3)
         == []
+    )
+
+
+def test_group_times_are_judged_with_each_members() -> None:
+    group = {
+        "metadata": {"name": "g", "creationTimestamp": "2026-12-07T19:30:00Z"},
+        "status": {"creationTime": "2026-12-07T19:30:01Z"},
+    }
+    member = int((REQUESTED + 1.2) * 1e9)
+    content = {
+        "metadata": {"name": "gc"},
+        "status": {
+            "creationTime": "2026-12-07T19:30:01Z",  # v1: a metav1.Time, not nanoseconds
+            "volumeSnapshotInfoList": [
+                {"volumeHandle": "v1", "snapshotHandle": "s1", "creationTime": member},
+                {"volumeHandle": "v2", "snapshotHandle": "s2", "creationTime": member},
+            ],
+        },
+    }
+    assert group_time_problems(group, content, skew=5, now=REQUESTED + 3) == []
+
+    broken = {
+        "metadata": {"name": "gc"},
+        "status": {
+            "creationTime": "2026-12-07T19:31:01Z",
+            "volumeSnapshotInfoList": [{"volumeHandle": "v2", "creationTime": 0}],
+        },
+    }
+    problems = group_time_problems(group, broken, skew=5, now=REQUESTED + 120)
+    assert any("entry of volume v2 creationTime" in p and "1970" in p for p in problems)
+    assert any("VolumeGroupSnapshot says" in p and "60s apart" in p for p in problems)
+
+    unset = {"metadata": group["metadata"], "status": {}}
+    [missing_group, missing_content] = group_time_problems(unset, {"metadata": {"name": "gc"}},
+                                                           skew=5, now=REQUESTED + 3)  # fmt: skip
+    assert missing_group.startswith("VolumeGroupSnapshot g status.creationTime is missing")
+    assert missing_content.startswith(
+        "VolumeGroupSnapshotContent gc status.creationTime is missing"
+    )
+
+    imported = {**group, "metadata": {"name": "i", "creationTimestamp": "2026-12-07T20:00:00Z"}}
+    assert group_time_problems(imported, content, skew=5, now=REQUESTED + 3) != []
+    assert (
+        group_time_problems(imported, content, skew=5, requested_by=group, now=REQUESTED + 3) == []
     )

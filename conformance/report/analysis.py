@@ -27,6 +27,7 @@ AREAS: Final = (
     "deletion",
     "restore",
     "clone",
+    "group",
     "negative",
     "stress",
 )

@@ -1,6 +1,8 @@
 """The cluster objects the testbed provides once its processes run.
 
-Snapshot CRDs (from the pinned snapshotter module), the CSIDriver object of the driver
+Snapshot and VolumeGroupSnapshot CRDs (from the pinned snapshotter module's
+``client/config/crd``, installed before the snapshot-controller and csi-snapshotter start,
+since both look for the group CRDs only at start), the CSIDriver object of the driver
 that runs (the built-in hostpath driver, or a user's ``--driver`` by the name it reports),
 the two StorageClasses (Immediate and WaitForFirstConsumer) and the VolumeSnapshotClass
 that the reference profile names (always for the hostpath driver's name), and the
@@ -22,6 +24,12 @@ from conformance.waits import Waiter, pvc_bound
 STORAGE_CLASS = "csi-hostpath-sc"
 STORAGE_CLASS_WFFC = "csi-hostpath-sc-wffc"
 SNAPSHOT_CLASS = "csi-hostpath-snapclass"
+GROUP_SNAPSHOT_CRDS = (
+    "volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io",
+    "volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io",
+    "volumegroupsnapshots.groupsnapshot.storage.k8s.io",
+)
+"""The group CRDs the testbed must install (external-snapshotter v8.2+ ships them)."""
 PROBE_PVC = "snapconf-testbed-probe"
 
 
@@ -70,12 +78,21 @@ def ensure(kube: Kube, obj: dict[str, Any]) -> None:
 
 
 def crds(crd_dir: Path) -> list[dict[str, Any]]:
-    """The CRD documents of the snapshotter's ``client/config/crd`` folder."""
+    """The CRD documents of the snapshotter's ``client/config/crd`` folder.
+
+    Raises:
+        ValueError: a VolumeGroupSnapshot CRD is missing from the folder (a pin too old
+            for the group area, or a moved folder): said before anything starts.
+    """
     docs = []
     for path in sorted(crd_dir.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 docs.append(doc)
+    names = {str((doc.get("metadata") or {}).get("name")) for doc in docs}
+    missing = [name for name in GROUP_SNAPSHOT_CRDS if name not in names]
+    if missing:
+        raise ValueError(f"{crd_dir} holds no CRD {', '.join(missing)}")
     return docs
 
 
@@ -95,7 +112,7 @@ def _driver_registered(obj: dict[str, Any] | None, name: str = DRIVER_NAME) -> b
 
 
 def install_crds(kube: Kube, waiter: Waiter, crd_dir: Path, timeout: float) -> None:
-    """Create the snapshot CRDs and wait until each is Established."""
+    """Create the snapshot and group snapshot CRDs and wait until each is Established."""
     docs = crds(crd_dir)
     for doc in docs:
         ensure(kube, doc)

@@ -1,0 +1,278 @@
+"""group: a VolumeGroupSnapshot cuts its claims at one moment; its members bind and restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.actions import ClusterActions, name_of
+from conformance.params import DELETION_POLICIES, VOLUME_MODES
+from conformance.timestamps import group_time_problems, snapshot_time_problems
+from conformance.units import parse_quantity
+from conformance.waits import content_ready, snapshot_has_error
+
+pytestmark = pytest.mark.area("group")
+
+Obj = dict[str, Any]
+
+
+def _handle(cluster: ClusterActions, pvc: Obj) -> str:
+    return str(cluster.pv_of(pvc)["spec"]["csi"]["volumeHandle"])
+
+
+@pytest.mark.requires("groupSnapshot")
+@pytest.mark.parametrize("policy", DELETION_POLICIES)
+def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, policy: str) -> None:
+    """A group of two claims becomes ready with one bound VolumeSnapshot and content each.
+
+    The group and its VolumeGroupSnapshotContent point at each other; the content names
+    the driver, the class's deletionPolicy, both volumes, a group handle and one entry per
+    volume mapping its volume handle to a distinct snapshot handle. Each member is a
+    VolumeSnapshot of its own claim, bound one to one to a content of that volume and
+    snapshot handle, carrying the group's handle and deletion policy; every creation time
+    is sane and no status reports an error.
+    """
+    label = cluster.group_label()
+    claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
+    written = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
+    volumes = {name_of(pvc): _handle(cluster, pvc) for pvc in claims}
+    group = cluster.ready_group_snapshot(label, deletion_policy=policy)
+    content = cluster.group_content_of(group)
+    vgsc = cluster.kube.get(
+        "VolumeGroupSnapshotClass", group["spec"]["volumeGroupSnapshotClassName"]
+    )
+    skew = cluster.profile.timeouts.clock_skew
+
+    status = group["status"]
+    assert status["readyToUse"] is True
+    assert status["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert "error" not in status, f"a ready group snapshot still reports {status.get('error')}"
+    spec = content["spec"]
+    ref = spec["volumeGroupSnapshotRef"]
+    assert (ref["name"], ref["namespace"], ref["uid"]) == (
+        name_of(group), cluster.namespace, group["metadata"]["uid"],
+    ), "the group content does not point back at its VolumeGroupSnapshot"  # fmt: skip
+    assert spec["driver"] == cluster.profile.driver
+    assert spec["volumeGroupSnapshotClassName"] == name_of(vgsc)
+    assert spec["deletionPolicy"] == policy == vgsc["deletionPolicy"]
+    assert sorted(spec["source"]["volumeHandles"]) == sorted(volumes.values()), (
+        "the group content does not name exactly the volumes of the selected claims"
+    )
+    cstatus = content["status"]
+    assert cstatus["readyToUse"] is True
+    assert "error" not in cstatus, f"a ready group content reports {cstatus['error']}"
+    group_handle = cstatus.get("volumeGroupSnapshotHandle")
+    assert group_handle, "the group content has no status.volumeGroupSnapshotHandle"
+    infos = cstatus.get("volumeSnapshotInfoList") or []
+    by_volume = {info.get("volumeHandle"): info for info in infos}
+    listed = sorted(str(info.get("volumeHandle")) for info in infos)
+    assert listed == sorted(volumes.values()), (
+        f"the group content's member list (volumeSnapshotInfoList) names volumes {listed}, "
+        f"the group's are {sorted(volumes.values())}: the driver reported the wrong members"
+    )
+    snapshot_handles = [info.get("snapshotHandle") for info in infos]
+    assert all(snapshot_handles), f"a member has no snapshot handle: {snapshot_handles}"
+    assert len(set(snapshot_handles)) == len(infos), (
+        f"two members share a snapshot handle: {snapshot_handles}"
+    )
+    assert all(info.get("readyToUse") is True for info in infos), (
+        "a member of a ready group content is not readyToUse"
+    )
+    times = group_time_problems(group, content, skew=skew)
+    assert not times, "; ".join(times)
+
+    members = cluster.members_by_claim(group)
+    assert sorted(members) == sorted(written), (
+        f"the group's member VolumeSnapshots are of claims {sorted(members)}, "
+        f"expected one of each of {sorted(written)}"
+    )
+    bound_contents = set()
+    for claim, member in members.items():
+        member_content = cluster.content_of(member)
+        info = by_volume[volumes[claim]]
+        mstatus = member["status"]
+        assert mstatus["readyToUse"] is True
+        assert mstatus["boundVolumeSnapshotContentName"] == name_of(member_content)
+        assert "error" not in mstatus, f"member {name_of(member)} reports {mstatus.get('error')}"
+        assert mstatus.get("volumeGroupSnapshotName") == name_of(group), (
+            f"member {name_of(member)} does not name its group in status.volumeGroupSnapshotName"
+        )
+        mref = member_content["spec"]["volumeSnapshotRef"]
+        assert (mref["name"], mref["namespace"], mref["uid"]) == (
+            name_of(member), cluster.namespace, member["metadata"]["uid"],
+        ), f"the content of member {name_of(member)} does not point back at it"  # fmt: skip
+        assert member_content["spec"]["driver"] == cluster.profile.driver
+        assert member_content["spec"]["deletionPolicy"] == policy
+        assert member_content["spec"]["source"].get("volumeHandle") == volumes[claim], (
+            f"the content of the member of claim {claim} names another volume"
+        )
+        assert member_content["spec"].get("sourceVolumeMode") == "Filesystem"
+        mcstatus = member_content["status"]
+        assert mcstatus["readyToUse"] is True
+        assert mcstatus.get("snapshotHandle") == info["snapshotHandle"], (
+            f"the content of the member of claim {claim} holds snapshot handle "
+            f"{mcstatus.get('snapshotHandle')!r}, the group content maps its volume to "
+            f"{info['snapshotHandle']!r}"
+        )
+        assert mcstatus.get("volumeGroupSnapshotHandle") == group_handle
+        assert mstatus.get("restoreSize") is not None, (
+            f"the member of claim {claim} has no status.restoreSize"
+        )
+        restore_size = parse_quantity(str(mstatus["restoreSize"]))
+        assert restore_size >= written[claim].size, (
+            f"the restoreSize of the member of claim {claim} is smaller than the data written"
+        )
+        times = snapshot_time_problems(member, member_content, skew=skew, requested_by=group)
+        assert not times, "; ".join(times)
+        bound_contents.add(name_of(member_content))
+    assert len(bound_contents) == len(members), "two members are bound to one content"
+
+
+@pytest.mark.requires("groupSnapshot", "snapshotDataSource")
+@pytest.mark.parametrize("mode", VOLUME_MODES)
+def test_group_members_restore_their_own_data_of_one_moment(
+    cluster: ClusterActions, mode: str
+) -> None:
+    """Each member restores its own claim's data of the cut, not later data, not its peer's.
+
+    v1 is written to each claim, the group is cut, v2 is written to each; the restore of
+    each member holds that claim's v1 (sha256): never the other claim's v1 (members mixed
+    up) nor its own v2 (not a point in time).
+    """
+    label = cluster.group_label()
+    claims = [cluster.bound_pvc(mode=mode, labels=label) for _ in range(2)]
+    before = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    group = cluster.ready_group_snapshot(label)
+    after = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    members = cluster.members_by_claim(group)
+    assert sorted(members) == sorted(before), (
+        f"the group's members are of claims {sorted(members)}, expected {sorted(before)}"
+    )
+
+    restored = {
+        claim: cluster.wait_bound(cluster.restore(member, mode=mode), op="restore-bound")
+        for claim, member in members.items()
+    }
+    got = {claim: cluster.read_data(pvc, mode=mode).sha256 for claim, pvc in restored.items()}
+    for claim, sha in got.items():
+        [other] = [c for c in before if c != claim]
+        assert sha != "missing", f"the restore of the member of claim {claim} is empty"
+        assert sha != before[other].sha256, (
+            f"the restore of member {claim} holds member {other}'s data: the group cut "
+            "mixed up its members"
+        )
+        assert sha != after[claim].sha256, (
+            f"the restore of member {claim} holds the data written after the group "
+            "snapshot: the group is not a point-in-time copy"
+        )
+        assert sha == before[claim].sha256, (
+            f"restored data sha256 of member {claim} differs from its claim at group snapshot time"
+        )
+
+
+@pytest.mark.requires("groupSnapshot", "preProvisionedSnapshot")
+def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions) -> None:
+    """Deleting a Delete-policy group removes its content, members, their contents, the backend.
+
+    The group content, each member VolumeSnapshot and each member content go. The
+    backend snapshots go too: each member's old snapshot handle, imported as a
+    pre-provisioned content, never becomes ready (the driver must say it does not exist).
+    """
+    label = cluster.group_label()
+    for pvc in [cluster.bound_pvc(labels=label) for _ in range(2)]:
+        cluster.write_data(pvc)
+    group = cluster.ready_group_snapshot(label, deletion_policy="Delete")
+    content = cluster.group_content_of(group)
+    members = cluster.member_snapshots(group)
+    member_contents = [cluster.content_of(member) for member in members]
+    handles = [str(c["status"]["snapshotHandle"]) for c in member_contents]
+    assert len(members) == 2, f"the group has {len(members)} member VolumeSnapshots, not 2"
+
+    cluster.delete(group, op="group-snapshot-deleted")
+    cluster.wait_gone(content, op="group-content-deleted")
+    for member in members:
+        cluster.wait_gone(member, op="member-snapshot-deleted")
+    for member_content in member_contents:
+        cluster.wait_gone(member_content, op="member-content-deleted")
+
+    for handle in handles:
+        reimport, reimported = cluster.import_snapshot(handle)
+        cluster.mark_broken(reimport, reimported)
+        settled = cluster.wait_for(
+            reimported,
+            lambda obj: snapshot_has_error(obj) or content_ready(obj),
+            op="reimport-settled",
+            timeout=cluster.profile.timeouts.error_status,
+        )
+        assert not content_ready(settled), (
+            "the backend snapshot of a member of a deleted Delete-policy group still "
+            f"exists: importing its handle {handle} made a ready content"
+        )
+        assert (cluster.get(reimport).get("status") or {}).get("readyToUse") is not True, (
+            f"the backend snapshot {handle} of a member of a deleted Delete-policy group "
+            "still exists"
+        )
+
+
+@pytest.mark.requires("groupSnapshot", "snapshotDataSource", "preProvisionedSnapshot")
+def test_retain_policy_group_keeps_contents_and_backend(cluster: ClusterActions) -> None:
+    """A Retain group's content and member contents outlive it; each member still restores.
+
+    Deleting the group removes it and its member VolumeSnapshots; the group content and
+    the member contents stay, not being deleted, and each member's snapshot handle,
+    imported as a pre-provisioned content, restores the data its claim held at the cut.
+    """
+    retained = cluster.retained_group_snapshot()
+    kept = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
+    assert kept["spec"]["deletionPolicy"] == "Retain"
+    assert kept["metadata"].get("deletionTimestamp") is None, (
+        "the content of a deleted Retain group is being deleted"
+    )
+    for claim, member_content in retained.member_contents.items():
+        still = cluster.kube.get("VolumeSnapshotContent", name_of(member_content))
+        assert still["metadata"].get("deletionTimestamp") is None, (
+            f"the content of the member of claim {claim} of a deleted Retain group is being deleted"
+        )
+
+    for claim, handle in retained.snapshot_handles.items():
+        imported, _ = cluster.import_snapshot(handle)
+        ready = cluster.wait_ready(imported, op="preprovisioned-ready")
+        restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+        assert cluster.read_data(restored).sha256 == retained.written[claim].sha256, (
+            f"the retained member of claim {claim} (handle {handle}) restores other data "
+            "than its claim held at the group cut"
+        )
+    again = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
+    assert again["metadata"].get("deletionTimestamp") is None
+
+
+@pytest.mark.requires("groupSnapshot", "preProvisionedSnapshot")
+def test_preprovisioned_group_snapshot_binds_and_becomes_ready(cluster: ClusterActions) -> None:
+    """A group content made from existing group and member handles binds and becomes ready.
+
+    The handles come from a retained dynamic group. The VolumeGroupSnapshot naming the
+    imported content binds to it (each names the other, uid included) and becomes ready;
+    the content's status is the driver's own account (GetVolumeGroupSnapshot): the same
+    group handle, ready, no error, a creation time not before the original cut was asked.
+    """
+    retained = cluster.retained_group_snapshot()
+    group, content = cluster.import_group_snapshot(
+        retained.group_handle, list(retained.snapshot_handles.values())
+    )
+    ready = cluster.wait_group_ready(group, op="preprovisioned-group-ready")
+    content = cluster.kube.get("VolumeGroupSnapshotContent", name_of(content))
+
+    assert ready["status"]["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert "error" not in ready["status"], f"the imported group reports {ready['status']}"
+    assert content["spec"]["volumeGroupSnapshotRef"].get("uid") == ready["metadata"]["uid"], (
+        "the imported group content is not bound to the VolumeGroupSnapshot naming it"
+    )
+    status = content["status"]
+    assert status["readyToUse"] is True
+    assert status.get("volumeGroupSnapshotHandle") == retained.group_handle
+    assert "error" not in status, f"the imported group content reports {status['error']}"
+    times = group_time_problems(
+        ready, content, skew=cluster.profile.timeouts.clock_skew, requested_by=retained.group
+    )
+    assert not times, "; ".join(times)
