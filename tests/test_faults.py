@@ -1096,3 +1096,34 @@ def test_interposer_argv(tmp_path: Path) -> None:
     }
     minimal = interposer_argv("/x/a.sock", "/x/csi.sock", None, None)
     assert minimal[3:] == ["--listen", "unix:///x/a.sock", "--upstream", "unix:///x/csi.sock"]
+
+
+def test_group_members_swapped_rotates_sources_the_same_in_create_and_get(
+    proto, upstream, csi
+) -> None:
+    members = [snapshot(csi, f"s-{v}", v, 1000) for v in ("b", "a", "c")]
+    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
+    upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
+        csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
+    )
+    upstream.handlers["GetVolumeGroupSnapshot"] = lambda req: csi.GetVolumeGroupSnapshotResponse(
+        group_snapshot=group
+    )
+    request = csi.CreateVolumeGroupSnapshotRequest(name="g", source_volume_ids=["a", "b", "c"])
+    created = run(proto, upstream, ["group-members-swapped"], "CreateVolumeGroupSnapshot",
+                  request)  # fmt: skip
+    got = run(proto, upstream, ["group-members-swapped"], "GetVolumeGroupSnapshot",
+              csi.GetVolumeGroupSnapshotRequest(group_snapshot_id="g1"))  # fmt: skip
+    for reply in (created, got):
+        pairs = {s.snapshot_id: s.source_volume_id for s in reply.group_snapshot.snapshots}
+        assert pairs == {"s-a": "b", "s-b": "c", "s-c": "a"}  # every member under another
+
+
+def test_group_members_swapped_leaves_a_group_of_one(proto, upstream, csi) -> None:
+    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=[snapshot(csi, "s", "a", 1)])
+    upstream.handlers["GetVolumeGroupSnapshot"] = lambda req: csi.GetVolumeGroupSnapshotResponse(
+        group_snapshot=group
+    )
+    got = run(proto, upstream, ["group-members-swapped"], "GetVolumeGroupSnapshot",
+              csi.GetVolumeGroupSnapshotRequest(group_snapshot_id="g1"))  # fmt: skip
+    assert [s.source_volume_id for s in got.group_snapshot.snapshots] == ["a"]

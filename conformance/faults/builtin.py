@@ -450,6 +450,29 @@ class RestoreFromLiveVolume:
         return source
 
 
+@fault("group-members-swapped", methods=["CreateVolumeGroupSnapshot", "GetVolumeGroupSnapshot"])
+def group_members_swapped(call: Call) -> Reply:
+    """A group snapshot reports each member snapshot under another member's volume.
+
+    Imitates drivers that pair the backend's member snapshots with the requested volumes
+    by position, after a backend call that returns them in its own order: every member
+    is a good snapshot, but of the wrong volume, so the member VolumeSnapshot of claim A
+    restores claim B's data. The pairing is rotated the same way in every reply (sorted
+    by volume), so Create and Get agree and a retried Create is still idempotent.
+    """
+    reply = call.forward()
+    members = sorted(reply.message.group_snapshot.snapshots, key=lambda s: s.source_volume_id)
+    if len(members) < 2:
+        return reply
+    sources = [str(m.source_volume_id) for m in members]
+    for member, source in zip(members, sources[1:] + sources[:1], strict=True):
+        member.source_volume_id = source
+    call.log(
+        f"rotated the source volumes of group {reply.message.group_snapshot.group_snapshot_id}"
+    )
+    return reply
+
+
 @fault("delete-snapshot-noop", methods=["DeleteSnapshot"])
 def delete_snapshot_noop(call: Call) -> Reply:
     """DeleteSnapshot reports success and deletes nothing.
