@@ -31,6 +31,18 @@ def _area_of(report: pytest.TestReport) -> str:
     return parts.removeprefix("test_").removesuffix(".py")
 
 
+def _worse(seen: str, report: pytest.TestReport) -> str:
+    """The test's outcome so far, given one more phase: failed > error > skipped > passed."""
+    if report.failed:
+        now = "failed" if report.when == "call" else "error"
+    elif report.skipped:
+        now = "skipped"
+    else:
+        now = "passed"
+    rank = ("", "passed", "skipped", "error", "failed")
+    return max(seen, now, key=rank.index)
+
+
 class Progress:
     """Counts finished tests and shows them as they finish."""
 
@@ -42,6 +54,21 @@ class Progress:
         self.failed: list[str] = []
         self.area = ""
         self.started = time.monotonic()
+        self.outcomes: dict[str, str] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """Categories as pytest's, without its letters: the progress lines say each outcome.
+
+        Tests pytest's skipping plugin judges (xfail) keep its answer.
+        """
+        if hasattr(report, "wasxfail"):
+            return None
+        if report.passed:
+            return ("passed", "", "PASSED") if report.when == "call" else ("", "", "")
+        if report.failed:
+            return ("failed", "", "FAILED") if report.when == "call" else ("error", "", "ERROR")
+        return "skipped", "", "SKIPPED"
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -55,13 +82,14 @@ class Progress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed and report.nodeid not in self.failed:
             self.failed.append(report.nodeid)
+        self.outcomes[report.nodeid] = _worse(self.outcomes.get(report.nodeid, ""), report)
         # pytest reports a teardown for every test that started, even when its setup failed
         # or skipped; "???" is pytest-xdist's only report for a test whose worker crashed.
         if report.when not in ("teardown", CRASHED):
             return
         self.done += 1
         self.area = _area_of(report)
-        self._show(report.nodeid)
+        self._show(report.nodeid, self.outcomes.pop(report.nodeid, "") or "passed")
 
     def line(self) -> str:
         """``[12/40] restore, 1 failed, 63s``."""
@@ -70,11 +98,14 @@ class Progress:
         total = self.total or "?"
         return f"[{self.done}/{total}] {self.area}{failures}, {elapsed:.0f}s"
 
-    def _show(self, nodeid: str) -> None:
-        if self.tty:
+    def _show(self, nodeid: str, outcome: str) -> None:
+        if self.tty and outcome in ("passed", "skipped"):
             self.out.write(f"\r\x1b[2Ksnapconf {self.line()}")
+        elif self.tty:  # a failure stays on screen, the status line follows it
+            self.out.write(f"\r\x1b[2Ksnapconf {outcome.upper()} {nodeid}\n")
+            self.out.write(f"snapconf {self.line()}")
         else:
-            self.out.write(f"snapconf {self.line()}  {nodeid}\n")
+            self.out.write(f"snapconf {self.line()}  {outcome.upper()} {nodeid}\n")
         self.out.flush()
 
     @pytest.hookimpl

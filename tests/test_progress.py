@@ -145,8 +145,9 @@ def test_plain_output_is_one_line_per_finished_test() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("snapconf [1/2] restore, ")
-    assert lines[0].endswith("  suites/test_restore.py::test_a")
+    assert lines[0].endswith("  PASSED suites/test_restore.py::test_a")
     assert lines[1].startswith("snapconf [2/2] clone, 1 failed, ")
+    assert lines[1].endswith("  FAILED suites/test_clone.py::test_b")
     assert "\r" not in out.getvalue()
     assert "\x1b" not in out.getvalue()
 
@@ -316,3 +317,26 @@ def test_session_without_xdist_loads(isolated: pytest.Pytester) -> None:
     result = run(isolated, progress, "-p", "no:xdist")
     result.assert_outcomes(passed=1)
     assert progress.done == 1
+
+
+def test_a_failure_stays_on_a_terminal() -> None:
+    out = TTY()
+    progress = Progress(out)
+    progress.total = 2
+    phases(progress, "t.py::test_a", area="restore", teardown="failed")
+    phases(progress, "t.py::test_b", area="restore")
+    text = out.getvalue()
+    assert "snapconf ERROR t.py::test_a\n" in text  # a failed teardown is an error
+    assert text.endswith("[2/2] restore, 1 failed, 0s")
+
+
+def test_no_pytest_letters_for_conformance_outcomes() -> None:
+    progress = Progress(io.StringIO())
+    assert progress.pytest_report_teststatus(rep("t::a", "call", "passed")) == (
+        "passed",
+        "",
+        "PASSED",
+    )
+    assert progress.pytest_report_teststatus(rep("t::a", "setup", "passed")) == ("", "", "")
+    assert progress.pytest_report_teststatus(rep("t::a", "setup", "failed"))[0] == "error"
+    assert progress.pytest_report_teststatus(rep("t::a", "call", "skipped"))[1] == ""
