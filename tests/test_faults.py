@@ -44,7 +44,7 @@ REQUIRED = {
     "transient-unavailable", "slow-snapshot", "slow-provision", "delete-volume-noop",
     "clone-from-last-snapshot", "clone-of-clone-from-origin", "restore-from-live-volume",
     "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-short",
-    "list-snapshots-ignores-id",
+    "list-snapshots-ignores-id", "group-members-swapped",
 }  # fmt: skip
 
 
