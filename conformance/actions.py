@@ -29,9 +29,11 @@ from conformance.waits import (
     TOMBSTONE,
     Waiter,
     WaitTimeout,
+    content_ready,
     pod_running,
     pod_succeeded,
     pvc_bound,
+    snapshot_has_error,
     snapshot_ready,
 )
 
@@ -988,6 +990,24 @@ class ClusterActions:
         )
         snap = self.snapshot_of_content(name_of(content), name=snap_name)
         return snap, content
+
+    def reimport_deleted(self, handle: str) -> tuple[Obj, Obj | None]:
+        """Import the handle of a backend snapshot that should be gone; what it settles to.
+
+        The import is broken on purpose (cleanup may release it). Returns the
+        VolumeSnapshot as it is once its content either reported an error or became
+        ready (or ``errorStatus`` passed), and that content state; a driver that really
+        deleted the snapshot never lets either be ready.
+        """
+        snap, content = self.import_snapshot(handle)
+        self.mark_broken(snap, content)
+        settled = self.wait_for(
+            content,
+            lambda obj: snapshot_has_error(obj) or content_ready(obj),
+            op="reimport-settled",
+            timeout=self.profile.timeouts.error_status,
+        )
+        return self.get(snap), settled
 
     def snapshot_of_content(self, content_name: str, *, name: str | None = None) -> Obj:
         """A VolumeSnapshot that names an existing content (static binding)."""

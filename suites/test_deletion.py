@@ -8,7 +8,7 @@ from conformance import expected
 from conformance.actions import ClusterActions, name_of
 from conformance.params import VOLUME_MODES
 from conformance.profile import Profile
-from conformance.waits import content_ready, pod_running, snapshot_has_error
+from conformance.waits import content_ready, pod_running
 
 pytestmark = pytest.mark.area("deletion")
 
@@ -51,19 +51,12 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
     cluster.delete(snap, op="snapshot-deleted")
     cluster.wait_gone(content, op="content-deleted")
 
-    reimport, reimported = cluster.import_snapshot(handle)
-    cluster.mark_broken(reimport, reimported)
-    settled = cluster.wait_for(
-        reimported,
-        lambda obj: snapshot_has_error(obj) or content_ready(obj),
-        op="reimport-settled",
-        timeout=cluster.profile.timeouts.error_status,
-    )
+    reimport, settled = cluster.reimport_deleted(handle)
     assert not content_ready(settled), (
         "the backend snapshot of a deleted Delete-policy snapshot still exists: "
         f"importing its handle {handle} made a ready content"
     )
-    assert (cluster.get(reimport).get("status") or {}).get("readyToUse") is not True, (
+    assert (reimport.get("status") or {}).get("readyToUse") is not True, (
         "the backend snapshot of a deleted Delete-policy snapshot still exists"
     )
 

@@ -10,7 +10,7 @@ from conformance.actions import ClusterActions, name_of
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
 from conformance.timestamps import group_time_problems, snapshot_time_problems
 from conformance.units import parse_quantity
-from conformance.waits import content_ready, snapshot_has_error
+from conformance.waits import content_ready
 
 pytestmark = pytest.mark.area("group")
 
@@ -197,19 +197,12 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
         cluster.wait_gone(member_content, op="member-content-deleted")
 
     for handle in handles:
-        reimport, reimported = cluster.import_snapshot(handle)
-        cluster.mark_broken(reimport, reimported)
-        settled = cluster.wait_for(
-            reimported,
-            lambda obj: snapshot_has_error(obj) or content_ready(obj),
-            op="reimport-settled",
-            timeout=cluster.profile.timeouts.error_status,
-        )
+        reimport, settled = cluster.reimport_deleted(handle)
         assert not content_ready(settled), (
             "the backend snapshot of a member of a deleted Delete-policy group still "
             f"exists: importing its handle {handle} made a ready content"
         )
-        assert (cluster.get(reimport).get("status") or {}).get("readyToUse") is not True, (
+        assert (reimport.get("status") or {}).get("readyToUse") is not True, (
             f"the backend snapshot {handle} of a member of a deleted Delete-policy group "
             "still exists"
         )
