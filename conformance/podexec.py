@@ -127,6 +127,11 @@ def _run(api: Any, path: str, query: list[tuple[str, Any]], timeout: float) -> E
         raise ConnectionLost(str(err) or type(err).__name__, reason=type(err).__name__) from err
     finally:
         client.close()
+        # close() only says goodbye on a socket it still thinks connected; once the
+        # server has closed the stream, shutdown() is what releases the socket
+        sock = getattr(client, "sock", None)
+        if sock is not None:
+            sock.shutdown()
 
 
 def _header(headers: Any, name: str) -> str | None:

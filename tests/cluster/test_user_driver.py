@@ -26,6 +26,7 @@ from conformance.actions import ClusterActions
 from conformance.cli import main
 from conformance.kube import Kube
 from conformance.paths import data_dir
+from conformance.plugin import STATE
 from conformance.testbed import bootstrap, build, driver, processes
 from conformance.testbed.cluster import ALL_COMPONENTS, healthy
 from conformance.testbed.layout import DRIVER_NAME, Layout
@@ -69,10 +70,13 @@ def builtin_driver_after(request: pytest.FixtureRequest, kube: Kube) -> Iterator
         pytest.skip("needs the embedded testbed, up")
     if driver.load(layout) is not None:
         pytest.skip("the testbed runs a user's driver already")
+    reaper = request.config.stash[STATE].reaper
+    reaper.wait()  # the earlier tests' cleanups run in the background
     held = bootstrap.driver_objects(kube, DRIVER_NAME)
     if held:  # a switch would bring the testbed up afresh under the other tests' feet
         pytest.skip(f"the testbed holds volumes or snapshots: {', '.join(held[:3])}")
     yield layout
+    reaper.wait()  # this test's own cleanup, before the switch back
     spec = driver.load(layout)
     if spec is not None and spec.name:
         processes.wait_until(lambda: not bootstrap.driver_objects(kube, spec.name), 120, 1.0)
