@@ -43,6 +43,12 @@ class Case:
 
 CASES: tuple[Case, ...] = (
     Case(
+        "delete-group-noop",
+        DETECT,
+        "test_delete_policy_group_removes_members_and_backend",
+        r"backend snapshot \S* ?of a member of a deleted Delete-policy group still exists",
+    ),
+    Case(
         "group-members-swapped",
         DETECT,
         "test_group_members_restore_their_own_data_of_one_moment and fs",

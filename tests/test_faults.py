@@ -44,7 +44,7 @@ REQUIRED = {
     "transient-unavailable", "slow-snapshot", "slow-provision", "delete-volume-noop",
     "clone-from-last-snapshot", "clone-of-clone-from-origin", "restore-from-live-volume",
     "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-short",
-    "list-snapshots-ignores-id", "group-members-swapped",
+    "list-snapshots-ignores-id", "group-members-swapped", "delete-group-noop",
 }  # fmt: skip
 
 
@@ -1127,3 +1127,13 @@ def test_group_members_swapped_leaves_a_group_of_one(proto, upstream, csi) -> No
     got = run(proto, upstream, ["group-members-swapped"], "GetVolumeGroupSnapshot",
               csi.GetVolumeGroupSnapshotRequest(group_snapshot_id="g1"))  # fmt: skip
     assert [s.source_volume_id for s in got.group_snapshot.snapshots] == ["a"]
+
+
+def test_delete_group_noop_never_calls_upstream(proto, upstream, csi) -> None:
+    lines: list[str] = []
+    request = csi.DeleteVolumeGroupSnapshotRequest(group_snapshot_id="g1")
+    resp = run(proto, upstream, ["delete-group-noop"], "DeleteVolumeGroupSnapshot", request,
+               log=lines.append)  # fmt: skip
+    assert resp == csi.DeleteVolumeGroupSnapshotResponse()
+    assert not upstream.seen
+    assert "kept group snapshot g1" in lines[-1]

@@ -484,6 +484,18 @@ def delete_snapshot_noop(call: Call) -> Reply:
     return call.reply(call.csi.DeleteSnapshotResponse())
 
 
+@fault("delete-group-noop", methods=["DeleteVolumeGroupSnapshot"])
+def delete_group_noop(call: Call) -> Reply:
+    """DeleteVolumeGroupSnapshot reports success and deletes nothing.
+
+    Imitates drivers that drop the group record but never delete its member snapshots on
+    the backend: the group content and the member contents go away, every member's
+    backend snapshot leaks and can still be imported and restored.
+    """
+    call.log(f"kept group snapshot {call.request.group_snapshot_id}: reported deleted")
+    return call.reply(call.csi.DeleteVolumeGroupSnapshotResponse())
+
+
 @fault("delete-volume-noop", methods=["DeleteVolume"])
 def delete_volume_noop(call: Call) -> Reply:
     """DeleteVolume reports success and deletes nothing.
