@@ -238,57 +238,65 @@ class SessionClasses:
         Raises:
             LookupError: the profile names no ``groupSnapshotClass``.
         """
-        key = ("vgsc", deletion_policy)
-        if key in self._made:
-            return self._made[key]
         spec = self._profile.group_snapshot_class
         if spec is None:
             raise LookupError("the profile names no groupSnapshotClass")
-        if spec.name:
-            base = self._kube.get("VolumeGroupSnapshotClass", spec.name)
-            if base.get("deletionPolicy") == deletion_policy:
-                self._made[key] = spec.name
-                return spec.name
-            parameters = base.get("parameters") or {}
-        else:
-            parameters = dict((spec.create or {}).get("parameters", {}))
-        name = f"{self._prefix}-vgsc-{deletion_policy.lower()}"
-        obj = self._renderer.render(
-            "volumegroupsnapshotclass",
-            name=name,
-            driver=self._profile.driver,
-            deletion_policy=deletion_policy,
-            parameters=parameters,
-        )
-        self._tracker.create(obj)
-        self._made[key] = name
-        return name
+        key = ("vgsc", deletion_policy)
+        if key not in self._made:
+            name, parameters = self._policy_variant(
+                "VolumeGroupSnapshotClass", "vgsc", spec, deletion_policy
+            )
+            if parameters is not None:
+                self._tracker.create(
+                    self._renderer.render(
+                        "volumegroupsnapshotclass",
+                        name=name,
+                        driver=self._profile.driver,
+                        deletion_policy=deletion_policy,
+                        parameters=parameters,
+                    )
+                )
+            self._made[key] = name
+        return self._made[key]
 
     def snapshot_class(self, deletion_policy: str = "Delete") -> str:
         """Name of a VolumeSnapshotClass of the profile's driver with this deletion policy."""
         key = ("vsc", deletion_policy)
-        if key in self._made:
-            return self._made[key]
-        spec = self._profile.snapshot_class
+        if key not in self._made:
+            spec = self._profile.snapshot_class
+            name, parameters = self._policy_variant(
+                "VolumeSnapshotClass", "vsc", spec, deletion_policy
+            )
+            if parameters is not None:
+                self._tracker.create(
+                    self._renderer.render(
+                        "volumesnapshotclass",
+                        name=name,
+                        driver=self._profile.driver,
+                        deletion_policy=deletion_policy,
+                        parameters=parameters,
+                    )
+                )
+            self._made[key] = name
+        return self._made[key]
+
+    def _policy_variant(
+        self, kind: str, short: str, spec: ClassSpec, deletion_policy: str
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Which (group) snapshot class serves ``deletion_policy``.
+
+        The profile's named class when its policy already matches (parameters None:
+        nothing to create); otherwise the name and parameters of a copy to create, from
+        the named class's parameters or the profile's ``create`` ones.
+        """
         if spec.name:
-            base = self._kube.get("VolumeSnapshotClass", spec.name)
+            base = self._kube.get(kind, spec.name)
             if base.get("deletionPolicy") == deletion_policy:
-                self._made[key] = spec.name
-                return spec.name
+                return spec.name, None
             parameters = base.get("parameters") or {}
         else:
             parameters = dict((spec.create or {}).get("parameters", {}))
-        name = f"{self._prefix}-vsc-{deletion_policy.lower()}"
-        obj = self._renderer.render(
-            "volumesnapshotclass",
-            name=name,
-            driver=self._profile.driver,
-            deletion_policy=deletion_policy,
-            parameters=parameters,
-        )
-        self._tracker.create(obj)
-        self._made[key] = name
-        return name
+        return f"{self._prefix}-{short}-{deletion_policy.lower()}", parameters
 
 
 @dataclass
