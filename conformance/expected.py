@@ -190,6 +190,32 @@ MOUNT_OF_DELETED_VOLUME = ExpectedError(
     in_status=False,
 )
 
+GROUP_OF_NO_CLAIM = ExpectedError(
+    "a VolumeGroupSnapshot whose selector matches no PVC",
+    SNAPSHOT_CONTROLLER,
+    ("GroupSnapshotContentCreationFailed",),
+    (r"label selector \S+ for group snapshot not applied to any PVC",),
+)
+GROUP_WITH_MISSING_CLASS = ExpectedError(
+    "a VolumeGroupSnapshot naming a VolumeGroupSnapshotClass that does not exist",
+    SNAPSHOT_CONTROLLER,
+    ("GetGroupSnapshotClassFailed", "GroupSnapshotContentCreationFailed"),
+    (
+        r"failed to get group snapshot class with error volumegroupsnapshotclass\S* "
+        r"\"?\S+\"? not found",
+    ),
+)
+MEMBER_DELETED_ALONE = ExpectedError(
+    "the deletion of one member VolumeSnapshot while its VolumeGroupSnapshot exists",
+    SNAPSHOT_CONTROLLER,
+    ("SnapshotDeletePending",),
+    (
+        r"deletion of the individual volume snapshot \S+ is not allowed as it belongs to "
+        r"group snapshot \S+",
+    ),
+    in_status=False,
+)
+
 TABLE: tuple[ExpectedError, ...] = (
     SNAPSHOT_OF_MISSING_PVC,
     SNAPSHOT_WITH_MISSING_CLASS,
@@ -205,6 +231,9 @@ TABLE: tuple[ExpectedError, ...] = (
     VOLUME_MODE_CHANGE,
     DRIVER_REFUSES_VOLUME_MODE_CHANGE,
     MOUNT_OF_DELETED_VOLUME,
+    GROUP_OF_NO_CLAIM,
+    GROUP_WITH_MISSING_CLASS,
+    MEMBER_DELETED_ALONE,
 )
 """Every refusal the suites expect, in the order docs/internals.md lists them."""
 

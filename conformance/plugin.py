@@ -55,9 +55,7 @@ AREAS = (
     "negative",
     "stress",
 )
-# group: opt-in until a cleanup stall of pre-provisioned group contents is understood
-# (a VolumeGroupSnapshotContent kept on its bound-protection finalizer, once in five runs)
-OPT_IN_AREAS = ("stress", "group")
+OPT_IN_AREAS = ("stress",)
 
 HELP_PROFILE = "driver profile YAML (snapconf format or an e2e testdriver.yaml)"
 HELP_KUBECONFIG = "kubeconfig of the cluster under test (default: $KUBECONFIG)"

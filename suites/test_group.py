@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from conformance import expected
 from conformance.actions import ClusterActions, name_of
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
 from conformance.timestamps import group_time_problems, snapshot_time_problems
 from conformance.units import parse_quantity
-from conformance.waits import content_ready
+from conformance.waits import content_ready, snapshot_ready
 
 pytestmark = pytest.mark.area("group")
 
@@ -269,3 +270,53 @@ def test_preprovisioned_group_snapshot_binds_and_becomes_ready(cluster: ClusterA
         ready, content, skew=cluster.profile.timeouts.clock_skew, requested_by=retained.group
     )
     assert not times, "; ".join(times)
+
+
+@pytest.mark.requires("groupSnapshot")
+def test_member_snapshot_stays_while_its_group_exists(cluster: ClusterActions) -> None:
+    """A member VolumeSnapshot deleted on its own stays, ready, until its group goes.
+
+    The snapshot-controller refuses the deletion by name (SnapshotDeletePending) and the
+    member is never removed over the whole error window: it stays ready and bound to a
+    content that still holds its snapshot handle. Deleting the group then takes it along.
+    """
+    label = cluster.group_label()
+    for _ in range(2):
+        cluster.bound_pvc(labels=label)
+    group = cluster.ready_group_snapshot(label)
+    member = next(iter(cluster.members_by_claim(group).values()))
+    handle = cluster.content_of(member)["status"]["snapshotHandle"]
+
+    cluster.delete(member, wait=False)
+    watched = cluster.refusal(member, expected.MEMBER_DELETED_ALONE, whole_window=True)
+    assert watched.said, watched.missing()
+    assert None not in watched.history, "a member snapshot went while its group still exists"
+    kept = cluster.get(member)
+    assert snapshot_ready(kept), f"the member being held is no longer ready: {kept['status']}"
+    assert cluster.content_of(kept)["status"].get("snapshotHandle") == handle, (
+        "the content of a held member lost its snapshot handle"
+    )
+    cluster.delete(group)
+    cluster.wait_gone(member, op="member-gone-with-group")
+
+
+@pytest.mark.requires("groupSnapshot")
+def test_group_snapshot_of_a_selector_matching_no_claim_reports_error(
+    cluster: ClusterActions,
+) -> None:
+    """A group whose selector matches no claim is refused by name and never becomes ready."""
+    group = cluster.group_snapshot(cluster.group_label())
+    watched = cluster.refusal(group, expected.GROUP_OF_NO_CLAIM)
+    assert watched.ever(snapshot_ready) is None, "a group of no claim became ready"
+    assert watched.said, watched.missing()
+
+
+@pytest.mark.requires("groupSnapshot")
+def test_group_snapshot_with_missing_class_reports_error(cluster: ClusterActions) -> None:
+    """A group naming a VolumeGroupSnapshotClass that does not exist reports the class missing."""
+    label = cluster.group_label()
+    cluster.bound_pvc(labels=label)
+    group = cluster.group_snapshot(label, group_snapshot_class="snapconf-no-such-group-class")
+    watched = cluster.refusal(group, expected.GROUP_WITH_MISSING_CLASS)
+    assert watched.ever(snapshot_ready) is None, "a group of a missing class became ready"
+    assert watched.said, watched.missing()

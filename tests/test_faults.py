@@ -45,6 +45,7 @@ REQUIRED = {
     "clone-from-last-snapshot", "clone-of-clone-from-origin", "restore-from-live-volume",
     "snapshot-time-unset", "snapshot-time-shifted", "list-snapshots-size-short",
     "list-snapshots-ignores-id", "group-members-swapped", "delete-group-noop",
+    "group-member-missing", "group-member-cut-late",
 }  # fmt: skip
 
 
@@ -1127,6 +1128,53 @@ def test_group_members_swapped_leaves_a_group_of_one(proto, upstream, csi) -> No
     got = run(proto, upstream, ["group-members-swapped"], "GetVolumeGroupSnapshot",
               csi.GetVolumeGroupSnapshotRequest(group_snapshot_id="g1"))  # fmt: skip
     assert [s.source_volume_id for s in got.group_snapshot.snapshots] == ["a"]
+
+
+def test_group_member_missing_drops_the_same_member_from_create_and_get(
+    proto, upstream, csi
+) -> None:
+    members = [snapshot(csi, f"s-{v}", v, 1000) for v in ("b", "c", "a")]
+    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
+    upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
+        csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
+    )
+    upstream.handlers["GetVolumeGroupSnapshot"] = lambda req: csi.GetVolumeGroupSnapshotResponse(
+        group_snapshot=group
+    )
+    lines: list[str] = []
+    request = csi.CreateVolumeGroupSnapshotRequest(name="g", source_volume_ids=["a", "b", "c"])
+    created = run(proto, upstream, ["group-member-missing"], "CreateVolumeGroupSnapshot",
+                  request, log=lines.append)  # fmt: skip
+    got = run(proto, upstream, ["group-member-missing"], "GetVolumeGroupSnapshot",
+              csi.GetVolumeGroupSnapshotRequest(group_snapshot_id="g1"))  # fmt: skip
+    for reply in (created, got):
+        assert sorted(s.source_volume_id for s in reply.group_snapshot.snapshots) == ["a", "b"]
+    assert "left the member of volume c out of group g1" in lines[-1]
+
+
+def test_group_member_cut_late_restores_only_that_member_from_the_live_volume(
+    proto, upstream, csi
+) -> None:
+    members = [snapshot(csi, "s-a", "vol-a", 1), snapshot(csi, "s-b", "vol-b", 1)]
+    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
+    upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
+        csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
+    )
+    upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, members)
+    upstream.handlers["ListVolumes"] = list_volumes_from(csi, [("vol-a", MiB), ("vol-b", MiB)])
+    upstream.handlers["CreateVolume"] = echo_create_volume(csi)
+    instances: dict[str, Any] = {}
+    lines: list[str] = []
+    run(proto, upstream, ["group-member-cut-late"], "CreateVolumeGroupSnapshot",
+        csi.CreateVolumeGroupSnapshotRequest(name="g", source_volume_ids=["vol-a", "vol-b"]),
+        instances=instances, log=lines.append)  # fmt: skip
+    assert "member s-b of volume vol-b is cut late" in lines[-1]
+    for sid in ("s-a", "s-b"):
+        resp = run(proto, upstream, ["group-member-cut-late"], "CreateVolume",
+                   restore_request(csi, sid), instances=instances, log=lines.append)  # fmt: skip
+        assert reported_source(resp) == ("snapshot", sid)
+    assert sent_source(upstream, 0) == ("snapshot", "s-a"), "the member cut in time restores"
+    assert sent_source(upstream, 1) == ("volume", "vol-b"), "the late member: its live volume"
 
 
 def test_delete_group_noop_never_calls_upstream(proto, upstream, csi) -> None:

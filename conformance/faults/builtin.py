@@ -473,6 +473,72 @@ def group_members_swapped(call: Call) -> Reply:
     return reply
 
 
+def _last_member(group_snapshot: Any) -> Any:
+    """The member of the highest source volume id: one fixed pick, the same in every reply."""
+    members = list(group_snapshot.snapshots)
+    return max(members, key=lambda s: str(s.source_volume_id)) if len(members) >= 2 else None
+
+
+@fault("group-member-missing", methods=["CreateVolumeGroupSnapshot", "GetVolumeGroupSnapshot"])
+def group_member_missing(call: Call) -> Reply:
+    """A group snapshot's reply leaves one member snapshot out.
+
+    Imitates drivers that build the reply from a backend listing that has not caught up
+    yet, or that drop a member whose cut failed while still calling the group ready: the
+    backend holds a snapshot of every volume, Kubernetes hears of all but one, and the
+    claim left out gets no member VolumeSnapshot. The same member (highest volume id) is
+    left out of every reply, so Create and Get agree.
+    """
+    reply = call.forward()
+    group = reply.message.group_snapshot
+    dropped = _last_member(group)
+    if dropped is None:
+        return reply
+    kept = [m for m in group.snapshots if m is not dropped]
+    volume = str(dropped.source_volume_id)
+    del group.snapshots[:]
+    group.snapshots.extend(kept)
+    call.log(f"left the member of volume {volume} out of group {group.group_snapshot_id}")
+    return reply
+
+
+@fault("group-member-cut-late", methods=["CreateVolumeGroupSnapshot", "CreateVolume"])
+class GroupMemberCutLate(RestoreFromLiveVolume):
+    """One member of a group is cut after the others, when later writes have landed.
+
+    Imitates drivers that cut a group's members one by one without holding writes to all
+    of them, or that call the group ready before the backend has cut its last member: that
+    member's snapshot holds its volume's data of some later moment. Here the member of
+    the highest volume id of each group created while the fault is on is cut at the last
+    possible moment: a restore of its snapshot holds the volume's data at restore time
+    (every other member, and every snapshot outside a group, restores as it should).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._late: set[str] = set()  # snapshot ids of the members cut late
+
+    def __call__(self, call: Call) -> Reply:
+        if call.method.name != "CreateVolumeGroupSnapshot":
+            return super().__call__(call)
+        reply = call.forward()
+        late = _last_member(reply.message.group_snapshot)
+        if late is not None:
+            with self._lock:
+                self._late.add(str(late.snapshot_id))
+            call.log(f"member {late.snapshot_id} of volume {late.source_volume_id} is cut late")
+        return reply
+
+    def _live_source(self, call: Call, wanted: str) -> str:  # type: ignore[override]
+        with self._lock:
+            late = wanted in self._late
+        if not late:
+            call.log(f"snapshot {wanted} is no member cut late; restore unchanged")
+            return ""
+        return RestoreFromLiveVolume._live_source(call, wanted)
+
+
 @fault("delete-snapshot-noop", methods=["DeleteSnapshot"])
 def delete_snapshot_noop(call: Call) -> Reply:
     """DeleteSnapshot reports success and deletes nothing.
