@@ -7,7 +7,7 @@ Three modes, each a number of real ``snapconf run`` processes against the testbe
   kind snapconf makes, namespaces, PVs, contents, classes) plus the hostpath volumes and
   snapshots on disk that the run made, and the seconds from the signal to the exit.
   Target: nothing left, every exit within 60 s of the signal.
-- ``api-faults``: the suite through ``conformance.testbed.apiproxy`` (10% faults, watch
+- ``api-faults``: the suite through ``snapconf_testbed.testbed.apiproxy`` (10% faults, watch
   drops every 30 s, ``-n 2``): the verdict, the faults injected, what was left.
 - ``kill``: the snapshot-controller (then the csi-snapshotter) is killed in the middle of
   a test that waits for a snapshot, with a profile copy whose snapshotReady is short; the
@@ -47,7 +47,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from conformance.kube import RUN_LABEL, Kube, KubeError, dig
 from conformance.paths import default_profile
 from conformance.resources import leak_check, new_run_id, sweep
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
 
 INTERRUPT_TESTS = (
     "test_restore_holds_data_at_snapshot_time or test_clone_holds_source_data_and_is_independent"
@@ -345,7 +345,8 @@ class Proxy:
         self.stats = out / "apiproxy-stats.json"
         self.kubeconfig.unlink(missing_ok=True)
         argv = [
-            sys.executable, "-m", "conformance.testbed.apiproxy", "--kubeconfig", args.kubeconfig,
+            sys.executable, "-m", "snapconf_testbed.testbed.apiproxy",
+            "--kubeconfig", args.kubeconfig,
             "--rate", str(args.rate), "--watch-drop-every", args.watch_drop_every,
             "--write-kubeconfig", str(self.kubeconfig), "--stats", str(self.stats),
         ]  # fmt: skip
@@ -439,8 +440,8 @@ def _wait_for(
 
 
 def mode_kill(args: argparse.Namespace, kube: Kube, layout: Layout) -> list[RunOutcome]:
-    from conformance.testbed.cluster import kill_component, restart_component
     from conformance.units import parse_duration
+    from snapconf_testbed.testbed.cluster import kill_component, restart_component
 
     profile = short_profile(args, args.snapshot_ready)
     ready_seconds = parse_duration(args.snapshot_ready)

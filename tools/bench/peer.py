@@ -432,9 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 1 or not workers or min(workers) < 1:
         parser.error("--rounds and every --workers count must be at least 1")
 
-    from conformance.testbed import e2e
-    from conformance.testbed.cluster import healthy
-    from conformance.testbed.layout import Layout
+    from snapconf_testbed.layout import Layout
+    from snapconf_testbed.testbed import e2e
+    from snapconf_testbed.testbed.cluster import healthy
 
     layout = Layout.default()
     if args.kubeconfig is None and not healthy(layout):

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.paths import data_dir
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.paths import data_dir
 
 
 class BuildError(RuntimeError):
@@ -253,6 +253,6 @@ def pause_source() -> Path:
     return module_dir("modules/kubernetes", "k8s.io/kubernetes") / "build/pause/linux/pause.c"
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m conformance.testbed.build
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m snapconf_testbed.build
     for name, path in build_all(Layout.default()).items():
         sys.stdout.write(f"{name}\t{path}\n")

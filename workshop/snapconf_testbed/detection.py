@@ -1,6 +1,6 @@
 """Proof that the suites fail broken drivers and pass good ones: one run per fault.
 
-``python -m conformance.detection [--fault NAME ...] [--subset ci]`` turns each fault of
+``python -m snapconf_testbed.detection [--fault NAME ...] [--subset ci]`` turns each fault of
 the testbed's CSI interposer on in turn (``snapconf testbed fault set``), runs the suite
 tests that can see it, and prints a table: fault, expected (detect / tolerate), the
 failing tests, verdict. A fault to detect counts as detected only when a test fails with
@@ -216,8 +216,8 @@ def fast_profile(source: Path, out: Path) -> Path:
 
 def run_case(case: Case, kubeconfig: Path, profile: Path, work: Path) -> Outcome:
     """Turn the fault on, run its tests, turn it off, read results.json."""
-    from conformance.testbed.cluster import set_faults
-    from conformance.testbed.layout import Layout
+    from snapconf_testbed.layout import Layout
+    from snapconf_testbed.testbed.cluster import set_faults
 
     layout = Layout.default()
     run_dir = work / case.fault
@@ -270,9 +270,9 @@ def table(outcomes: Sequence[Outcome]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of ``python -m conformance.detection``."""
+    """Command line of ``python -m snapconf_testbed.detection``."""
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.detection",
+        prog="python -m snapconf_testbed.detection",
         description="Run the suites against each fault of the testbed's CSI interposer and "
         "check that every fault to detect fails a test naming its symptom and every "
         "tolerance fault fails none. Needs `snapconf testbed up`.",
@@ -282,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=default_profile())
     args = parser.parse_args(argv)
 
-    from conformance.testbed.cluster import healthy
-    from conformance.testbed.layout import Layout
+    from snapconf_testbed.layout import Layout
+    from snapconf_testbed.testbed.cluster import healthy
 
     known = {c.fault: c for c in CASES}
     names = args.fault or (list(CI_SUBSET) if args.subset == "ci" else list(known))

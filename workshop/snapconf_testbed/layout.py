@@ -21,7 +21,7 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 WORKLOAD_IMAGE = "docker.io/library/busybox:1.35"
 PROXY_EXTENSION = "snapconf.io/apiproxy"
 """Kubeconfig cluster extension by which a proxy's kubeconfig names its upstream kubeconfig
-(see ``conformance.testbed.apiproxy``)."""
+(see ``snapconf_testbed.testbed.apiproxy``)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Layout:
         """Whether ``kubeconfig`` reaches this testbed (the cluster is ours).
 
         True for the testbed's admin kubeconfig and for the kubeconfig of an API proxy in
-        front of it (``conformance.testbed.apiproxy``), which names its upstream in the
+        front of it (``snapconf_testbed.testbed.apiproxy``), which names its upstream in the
         :data:`PROXY_EXTENSION` cluster extension: through the proxy it is the same
         cluster, with the same host processes.
         """

@@ -1,9 +1,9 @@
 """Fault injection for CSI drivers: an interposer that imitates real driver bugs.
 
-The interposer (``python -m conformance.faults.interposer``) sits between the CSI callers
+The interposer (``python -m snapconf_testbed.faults.interposer``) sits between the CSI callers
 (sidecars, kubelet) and a plugin's socket, forwards every call, and applies the active
 faults. The conformance suites run against it to show that they catch each bug. Faults
-are switched without a restart through a control file (:mod:`conformance.faults.control`).
+are switched without a restart through a control file (:mod:`snapconf_testbed.faults.control`).
 
 For the testbed::
 
@@ -18,7 +18,7 @@ state) taking a :class:`Call` and returning a :class:`Reply`, registered by name
 :func:`fault`. Its docstring is required: its first line is the summary shown to users,
 and it should say which real driver bug the fault imitates::
 
-    from conformance.faults import Call, Reply, fault
+    from snapconf_testbed.faults import Call, Reply, fault
 
     @fault("expand-noop", methods=["ControllerExpandVolume"])
     def expand_noop(call: Call) -> Reply:
@@ -62,19 +62,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.faults import builtin as _builtin  # noqa: F401 - registers the faults
-from conformance.faults.call import Call, CallError, CsiMessage, Reply
-from conformance.faults.control import (
+from snapconf_testbed.faults import builtin as _builtin  # noqa: F401 - registers the faults
+from snapconf_testbed.faults.call import Call, CallError, CsiMessage, Reply
+from snapconf_testbed.faults.control import (
     ControlError,
     UnknownFaultError,
     read_active,
     validate_names,
     write_active,
 )
-from conformance.faults.errors import FaultError
-from conformance.faults.launch import interposer_argv
-from conformance.faults.proto import ProtoError, ensure_proto
-from conformance.faults.registry import BUILTIN, FaultModuleError, fault, registry_with
+from snapconf_testbed.faults.errors import FaultError
+from snapconf_testbed.faults.launch import interposer_argv
+from snapconf_testbed.faults.proto import ProtoError, ensure_proto
+from snapconf_testbed.faults.registry import BUILTIN, FaultModuleError, fault, registry_with
 
 KNOWN_FAULTS: tuple[str, ...] = BUILTIN.names()
 """The built-in faults, in definition order."""

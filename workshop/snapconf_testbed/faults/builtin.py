@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import grpc
 
-from conformance.faults import hostpath
-from conformance.faults.call import Call, CsiMessage, Reply
-from conformance.faults.registry import fault
+from snapconf_testbed.faults import hostpath
+from snapconf_testbed.faults.call import Call, CsiMessage, Reply
+from snapconf_testbed.faults.registry import fault
 
 SNAPSHOT_RESPONSES = frozenset({"CreateSnapshot", "ListSnapshots", "GetSnapshot"})
 

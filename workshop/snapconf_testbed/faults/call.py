@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Protocol
 
 import grpc
 
-from conformance.faults.proto import CsiProto, Method
+from snapconf_testbed.faults.proto import CsiProto, Method
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 """gRPC metadata as (key, value) pairs."""

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from conformance.faults.errors import FaultError
+from snapconf_testbed.faults.errors import FaultError
 
 NONE = "none"
 
@@ -82,7 +82,7 @@ def validate_names(names: Iterable[str], known: Iterable[str]) -> list[str]:
 
 
 def _builtin_names() -> tuple[str, ...]:
-    from conformance.faults import KNOWN_FAULTS
+    from snapconf_testbed.faults import KNOWN_FAULTS
 
     return KNOWN_FAULTS
 
@@ -96,7 +96,7 @@ def write_active(
         path: the control file (its directory must exist).
         names: fault names; ``["none"]`` or ``[]`` switches every fault off.
         known: names to accept; default the built-in faults. For faults from a user
-            module pass ``conformance.faults.available_faults(module_path)``.
+            module pass ``snapconf_testbed.faults.available_faults(module_path)``.
 
     Returns:
         The names written, in order.

@@ -1,6 +1,6 @@
 """The fault-injecting CSI interposer: a gRPC proxy between the CSI callers and the plugin.
 
-Run as ``python -m conformance.faults.interposer --listen unix:///a.sock --upstream
+Run as ``python -m snapconf_testbed.faults.interposer --listen unix:///a.sock --upstream
 unix:///csi.sock [--faults NAME[,NAME]] [--fault-module PATH] [--control FILE]
 [--hostpath-state DIR] [--proto-dir DIR]``. It serves every method of the CSI spec
 (Identity, Controller, Node and the rest) plus any unknown method, which it passes
@@ -30,8 +30,8 @@ from typing import Any
 
 import grpc
 
-from conformance.faults.call import Call, CallError, FaultFn, Metadata, Reply
-from conformance.faults.control import (
+from snapconf_testbed.faults.call import Call, CallError, FaultFn, Metadata, Reply
+from snapconf_testbed.faults.control import (
     ControlError,
     ControlWatch,
     parse_names,
@@ -39,8 +39,8 @@ from conformance.faults.control import (
     validate_names,
     write_active,
 )
-from conformance.faults.proto import CsiProto, Method, ProtoError, ensure_proto, load_csi
-from conformance.faults.registry import FaultModuleError, Registry, registry_with
+from snapconf_testbed.faults.proto import CsiProto, Method, ProtoError, ensure_proto, load_csi
+from snapconf_testbed.faults.registry import FaultModuleError, Registry, registry_with
 
 UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 _DROP_METADATA = ("user-agent", "content-type", "te")
@@ -309,7 +309,7 @@ def _timeout(deadline: float | None) -> float | None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.faults.interposer",
+        prog="python -m snapconf_testbed.faults.interposer",
         description="Fault-injecting CSI interposer between CSI callers and a plugin socket.",
     )
     parser.add_argument("--listen", required=True, help="socket to serve (unix:///path or path)")
@@ -320,7 +320,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--fault-module", action="append", default=[], type=Path, metavar="PATH",
-        help="a Python file registering more faults with @conformance.faults.fault",
+        help="a Python file registering more faults with @snapconf_testbed.faults.fault",
     )  # fmt: skip
     parser.add_argument("--control", type=Path, help="JSON control file with the active faults")
     parser.add_argument("--hostpath-state", type=Path, help="the hostpath plugin's --statedir")

@@ -1,7 +1,7 @@
 """The interposer's command line, for the testbed to start it as one more host process.
 
 Kept apart from ``interposer.py`` so building argv imports no gRPC server code, and so
-``python -m conformance.faults.interposer`` is never imported twice.
+``python -m snapconf_testbed.faults.interposer`` is never imported twice.
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ def interposer_argv(
         fault_module: a user's Python file with more faults.
         faults: faults active at start; with ``control`` they are written into it, and
             with none given the control file's current content applies.
-        proto_dir: what :func:`conformance.faults.ensure_proto` returned; without it the
+        proto_dir: what :func:`snapconf_testbed.faults.ensure_proto` returned; without it the
             interposer runs ``ensure_proto()`` on the default cache at start.
         python: the interpreter (default: this one).
     """
     argv = [
-        python or sys.executable, "-m", "conformance.faults.interposer",
+        python or sys.executable, "-m", "snapconf_testbed.faults.interposer",
         "--listen", _endpoint(listen), "--upstream", _endpoint(upstream),
     ]  # fmt: skip
     names = [n for n in faults if n]

@@ -29,8 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from conformance.faults.errors import FaultError
-from conformance.paths import data_dir
+from snapconf_testbed.faults.errors import FaultError
+from snapconf_testbed.paths import data_dir
 
 SPEC_MODULE = "github.com/container-storage-interface/spec"
 DRIVER_FOLDER = "hostpath-driver"
@@ -55,7 +55,7 @@ def pinned_spec_version() -> str:
 def spec_proto_source() -> Path:
     """``csi.proto`` in Go's module cache at the pinned version (downloaded if missing)."""
     # Imported here: the testbed package is only needed to build, not to load.
-    from conformance.testbed.build import BuildError, module_dir
+    from snapconf_testbed.build import BuildError, module_dir
 
     try:
         folder = module_dir(DRIVER_FOLDER, SPEC_MODULE)
@@ -169,7 +169,7 @@ def _install(tmp: Path, out: Path, version: str) -> None:
 
 def default_cache_dir() -> Path:
     """The snapconf cache root, as the testbed layout resolves it."""
-    from conformance.testbed.layout import Layout
+    from snapconf_testbed.layout import Layout
 
     return Layout.default().cache
 

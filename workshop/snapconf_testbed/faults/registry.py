@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from conformance.faults.call import FaultFn
-from conformance.faults.errors import FaultError
+from snapconf_testbed.faults.call import FaultFn
+from snapconf_testbed.faults.errors import FaultError
 
 T = TypeVar("T")
 
@@ -135,7 +135,7 @@ class Registry:
 _LOAD_COUNT = itertools.count()
 
 BUILTIN = Registry()
-"""The faults that ship with snapconf (filled by ``conformance.faults.builtin``)."""
+"""The faults that ship with snapconf (filled by ``snapconf_testbed.faults.builtin``)."""
 
 # While a user module loads, @fault registers into that module's registry.
 _TARGET: contextvars.ContextVar[tuple[Registry, str] | None] = contextvars.ContextVar(

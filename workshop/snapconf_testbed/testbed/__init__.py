@@ -10,7 +10,7 @@ built-in one), ``cluster`` (up/down/status).
 
 from __future__ import annotations
 
-from conformance.testbed.cluster import TestbedError, down, status, up
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed.cluster import TestbedError, down, status, up
 
 __all__ = ["Layout", "TestbedError", "down", "status", "up"]

@@ -26,7 +26,7 @@ How it behaves:
 - Counts of requests and injected faults go to ``--stats`` (JSON, rewritten every second
   and at exit) so a benchmark can report them.
 
-Run: ``python -m conformance.testbed.apiproxy --rate 0.10 --watch-drop-every 30s
+Run: ``python -m snapconf_testbed.testbed.apiproxy --rate 0.10 --watch-drop-every 30s
 --write-kubeconfig /tmp/proxy.kubeconfig --stats /tmp/proxy-stats.json``.
 """
 
@@ -60,9 +60,9 @@ from aiohttp import (
     web,
 )
 
-from conformance.testbed.layout import PROXY_EXTENSION as EXTENSION
-from conformance.testbed.layout import Layout
 from conformance.units import parse_duration
+from snapconf_testbed.layout import PROXY_EXTENSION as EXTENSION
+from snapconf_testbed.layout import Layout
 
 FAULTS = ("429", "500", "503", "reset", "slow")
 """The faults injected before forwarding, by name."""
@@ -517,7 +517,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m conformance.testbed.apiproxy",
+        prog="python -m snapconf_testbed.testbed.apiproxy",
         description="Fault-injecting HTTP proxy in front of kube-apiserver, on 127.0.0.1.",
     )
     p.add_argument(

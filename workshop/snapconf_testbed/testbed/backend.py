@@ -11,7 +11,7 @@ still names each entry.
 
 The core never imports this module at import time: the plugin imports it lazily, and only
 when the kubeconfig is the testbed's. It uses the CSI stubs the faults compile
-(:mod:`conformance.faults.proto`); the faults package never imports the testbed's
+(:mod:`snapconf_testbed.faults.proto`); the faults package never imports the testbed's
 ``backend``, so the dependency stays one-way.
 """
 
@@ -27,10 +27,11 @@ import grpc
 import tenacity
 from google.protobuf.message import DecodeError
 
-from conformance.faults.proto import CsiProto, ProtoError, ensure_proto, load_csi
 from conformance.kube import RUN_LABEL
-from conformance.testbed.layout import Layout
+from conformance.testbed_hook import NOT_TESTBED  # noqa: F401 - the note, said by the core
 from conformance.units import format_quantity
+from snapconf_testbed.faults.proto import CsiProto, ProtoError, ensure_proto, load_csi
+from snapconf_testbed.layout import Layout
 
 TIMEOUT = 10.0
 """Seconds for one whole listing (capabilities and every page of both lists)."""
@@ -39,10 +40,6 @@ MAX_PAGES = 10_000
 RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 """Codes a caller retries, as the sidecars do (e.g. the ``transient-unavailable`` fault)."""
 
-NOT_TESTBED = (
-    "the driver's own volumes and snapshots cannot be seen from this cluster (it is not "
-    "the embedded testbed): only API objects were checked for leaks"
-)
 
 Obj = dict[str, Any]
 
@@ -152,7 +149,7 @@ def read_listing(socket: Path, proto_dir: Path, *, timeout: float = TIMEOUT) -> 
 
     Args:
         socket: the unix socket to dial (on the testbed: the interposer's).
-        proto_dir: a build of ``csi.proto`` (:func:`conformance.faults.proto.ensure_proto`).
+        proto_dir: a build of ``csi.proto`` (:func:`snapconf_testbed.faults.proto.ensure_proto`).
         timeout: seconds for the whole listing.
 
     Raises:

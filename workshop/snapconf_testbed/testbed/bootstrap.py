@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from conformance.kube import AlreadyExists, Kube
-from conformance.testbed.layout import DRIVER_NAME, NODE_NAME
 from conformance.waits import Waiter, pvc_bound
+from snapconf_testbed.layout import DRIVER_NAME, NODE_NAME
 
 STORAGE_CLASS = "csi-hostpath-sc"
 STORAGE_CLASS_WFFC = "csi-hostpath-sc-wffc"

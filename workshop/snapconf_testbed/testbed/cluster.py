@@ -6,7 +6,7 @@ fails to start stops the bring-up with its log path and last lines, and everythi
 so far is torn down again, so nothing is left half-started.
 
 The CSI plugin is the built-in hostpath driver, or a user's driver (``up --driver``, see
-``conformance.testbed.driver``) with a registrar beside it. A running testbed switches
+``snapconf_testbed.testbed.driver``) with a registrar beside it. A running testbed switches
 between them in place: only the CSI processes (interposer, plugin, registrar, sidecars)
 are replaced, unless volumes or snapshots of the running driver exist, which the next one
 could not know; then the testbed is brought up afresh.
@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from conformance.testbed import build, configs, driver, images, pki, preflight, processes
-from conformance.testbed.driver import DRIVER, REGISTRAR, DriverSpec
-from conformance.testbed.layout import CNI_BRIDGE, DRIVER_NAME, NODE_NAME, SERVICE_CIDR, Layout
+from snapconf_testbed import build
+from snapconf_testbed.layout import CNI_BRIDGE, DRIVER_NAME, NODE_NAME, SERVICE_CIDR, Layout
+from snapconf_testbed.testbed import configs, driver, images, pki, preflight, processes
+from snapconf_testbed.testbed.driver import DRIVER, REGISTRAR, DriverSpec
 
 if TYPE_CHECKING:
     from conformance.kube import Kube
@@ -117,7 +118,7 @@ def _argv(
     faults that need it fail the call with their own message; the registrar's command
     line needs the driver's name, known once it runs (:func:`driver.registrar_argv`).
     """
-    from conformance.faults import interposer_argv
+    from snapconf_testbed.faults import interposer_argv
 
     pki_dir, cfg, ports = layout.pki, layout.config, layout.ports
     admin = str(layout.kubeconfig)
@@ -358,7 +359,7 @@ def up(
 ) -> Path:
     """Bring the testbed up (or find it up) and return the admin kubeconfig path.
 
-    ``faults`` (names, see ``conformance.faults``) are made active in the CSI interposer;
+    ``faults`` (names, see ``snapconf_testbed.faults``) are made active in the CSI interposer;
     on a testbed that is already up they are switched without a restart. A
     ``fault_module`` (the user's Python file of faults) needs a fresh bring-up.
 
@@ -367,7 +368,7 @@ def up(
     driver on a fresh testbed). Another driver than the running one replaces the CSI
     processes in place (see the module docstring).
     """
-    from conformance.faults import FaultError, available_faults, ensure_proto, write_active
+    from snapconf_testbed.faults import FaultError, available_faults, ensure_proto, write_active
 
     layout = layout or Layout.default()
     try:
@@ -445,8 +446,8 @@ def _bring_up(
     spec: DriverSpec | None = None,
 ) -> None:
     from conformance.kube import Kube
-    from conformance.testbed import bootstrap
     from conformance.waits import Waiter
+    from snapconf_testbed.testbed import bootstrap
 
     argv = _argv(layout, bins, proto_dir, spec)
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
@@ -505,7 +506,7 @@ def _start_user_driver(
     The name comes from the driver's own GetPluginInfo; it is recorded with the driver
     (``status`` shows it) and names the CSIDriver object and the kubelet registration.
     """
-    from conformance.testbed import bootstrap
+    from snapconf_testbed.testbed import bootstrap
 
     layout.driver_data.mkdir(parents=True, exist_ok=True)
     endpoint = driver.placeholder_values(layout)["endpoint"]
@@ -533,7 +534,7 @@ def _start_user_driver(
 
 def _probe(kube: Kube, waiter: Waiter, name: str, say: Say) -> None:
     """The provisioning probe, when the testbed's classes are the driver's."""
-    from conformance.testbed import bootstrap
+    from snapconf_testbed.testbed import bootstrap
 
     if name == DRIVER_NAME:
         bootstrap.probe_provisioning(kube, waiter, STARTUP_TIMEOUT)
@@ -574,10 +575,10 @@ def _switch_driver(
     the running driver exist (the caller then brings the testbed up afresh). A failure
     while switching stops the testbed, as a failed bring-up does.
     """
-    from conformance.faults import FaultError, ensure_proto
     from conformance.kube import Kube
-    from conformance.testbed import bootstrap
     from conformance.waits import Waiter, WaitTimeout
+    from snapconf_testbed.faults import FaultError, ensure_proto
+    from snapconf_testbed.testbed import bootstrap
 
     old_name = DRIVER_NAME if current is None else current.name
     kube = Kube(str(layout.kubeconfig))
@@ -822,7 +823,7 @@ def components(layout: Layout | None = None) -> list[dict[str, str]]:
 
 def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[str]:
     """Switch the interposer's active faults on a running testbed (``none``: all off)."""
-    from conformance.faults import FaultError, available_faults, write_active
+    from snapconf_testbed.faults import FaultError, available_faults, write_active
 
     if not healthy(layout):
         raise TestbedError("the testbed is not up; start it with: snapconf testbed up")
@@ -838,7 +839,7 @@ def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[s
 
 def _warn_state_faults(layout: Layout, names: Sequence[str], say: Say) -> None:
     """Say which active faults cannot work on a user's driver (no hostpath state dir)."""
-    from conformance.faults.hostpath import NEEDS_STATE
+    from snapconf_testbed.faults.hostpath import NEEDS_STATE
 
     spec = driver.load(layout)
     blind = [name for name in names if name in NEEDS_STATE]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conformance.testbed.layout import CNI_BRIDGE, PAUSE_IMAGE, POD_SUBNET, Layout
+from snapconf_testbed.layout import CNI_BRIDGE, PAUSE_IMAGE, POD_SUBNET, Layout
 
 
 def kubeconfig(layout: Layout, user: str, path: Path) -> Path:

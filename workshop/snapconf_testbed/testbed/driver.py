@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.testbed.layout import DRIVER_NAME, NODE_NAME, Layout
+from snapconf_testbed.layout import DRIVER_NAME, NODE_NAME, Layout
 
 PLACEHOLDERS: Mapping[str, str] = {
     "endpoint": "unix:// URL of the socket the driver must listen on",
@@ -270,7 +270,7 @@ def plugin_info(socket: Path, proto_dir: Path, timeout: float = 30.0) -> tuple[s
     """
     import grpc
 
-    from conformance.faults.proto import load_csi
+    from snapconf_testbed.faults.proto import load_csi
 
     method = load_csi(proto_dir).method("GetPluginInfo")
     with grpc.insecure_channel(f"unix://{socket}") as channel:

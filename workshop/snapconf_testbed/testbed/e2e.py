@@ -20,8 +20,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance.testbed import build, images
-from conformance.testbed.layout import PAUSE_IMAGE, Layout
+from snapconf_testbed import build
+from snapconf_testbed.layout import PAUSE_IMAGE, Layout
+from snapconf_testbed.testbed import images
 
 MODULE = build.GoModule(
     "modules/kubernetes-e2e",
@@ -139,5 +140,5 @@ def prepare(layout: Layout, say: Callable[[str], None] = print) -> Path:
     return bin_dir
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m conformance.testbed.e2e
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m snapconf_testbed.testbed.e2e
     print(prepare(Layout.default()))

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.testbed.layout import PAUSE_IMAGE, WORKLOAD_IMAGE, Layout
+from snapconf_testbed.layout import PAUSE_IMAGE, WORKLOAD_IMAGE, Layout
 
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.testbed.layout import NODE_NAME, Layout
+from snapconf_testbed.layout import NODE_NAME, Layout
 
 
 @dataclass(frozen=True)

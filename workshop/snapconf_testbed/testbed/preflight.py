@@ -12,7 +12,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
 
 #: Host programs the testbed runs or calls, and the Debian package that provides each.
 HOST_PROGRAMS: dict[str, str] = {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tenacity
 
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
 
 
 class ProcessError(RuntimeError):
