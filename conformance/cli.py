@@ -1,7 +1,7 @@
 """The ``snapconf`` command line.
 
-It runs the suites, manages the testbed, validates profiles, rebuilds reports, and
-cleans up what runs left behind.
+It runs the suites, validates profiles, rebuilds reports, and cleans up what runs left
+behind; ``snapconf testbed`` is the testbed extra's (:mod:`conformance.testbed_hook`).
 
 Bad input ends with one clear sentence on stderr and exit status 2, never a traceback.
 """
@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conformance import __version__
+from conformance import __version__, testbed_hook
 
 if TYPE_CHECKING:
-    from conformance.testbed.cluster import DriverChoice
-    from conformance.testbed.layout import Layout
+    from conformance.testbed_hook import TestbedHook
 
 EXIT_USAGE = 2
 
@@ -32,101 +31,8 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-# ---------------------------------------------------------------- testbed
-
-
-def _csi_driver_choice(args: argparse.Namespace) -> DriverChoice:
-    """What ``testbed up`` was told to run as the CSI driver (None: keep what runs).
-
-    Raises:
-        UsageError: driver flags without ``up``/``--driver``, or a bad path or placeholder.
-    """
-    from conformance.testbed import driver
-    from conformance.testbed.cluster import BUILTIN
-
-    given = [
-        flag
-        for flag, value in (
-            ("--driver", args.driver),
-            ("--driver-arg", args.driver_arg),
-            ("--registrar", args.registrar),
-            ("--builtin-driver", args.builtin_driver or None),
-        )
-        if value is not None
-    ]
-    if given and args.action != "up":
-        raise UsageError(f"{given[0]} goes with 'testbed up', not 'testbed {args.action}'")
-    if args.builtin_driver and args.driver is not None:
-        raise UsageError("--driver and --builtin-driver exclude each other")
-    if args.driver is None:
-        if args.driver_arg is not None or args.registrar is not None:
-            flag = "--driver-arg" if args.driver_arg is not None else "--registrar"
-            raise UsageError(f"{flag} needs --driver PATH (the CSI driver binary)")
-        return BUILTIN if args.builtin_driver else None
-    try:
-        return driver.make_spec(args.driver, args.driver_arg, args.registrar)
-    except driver.DriverError as err:
-        raise UsageError(str(err)) from err
-
-
-def cmd_testbed(args: argparse.Namespace) -> int:
-    from conformance import testbed
-    from conformance.testbed.layout import Layout
-
-    layout = Layout.default()
-    if args.action != "fault" and args.fault_args:
-        raise UsageError(f"testbed {args.action} takes no arguments: {' '.join(args.fault_args)}")
-    choice = _csi_driver_choice(args)
-    if args.action == "fault":
-        return _cmd_fault(layout, args.fault_args)
-    if args.action == "up":
-        faults = [n for item in args.fault or [] for n in item.split(",") if n]
-        testbed.up(
-            layout, faults=faults if args.fault is not None else None,
-            fault_module=args.fault_module, csi_driver=choice,
-        )  # fmt: skip
-    elif args.action == "down":
-        testbed.down(layout)
-    elif args.action == "kubeconfig":
-        print(layout.kubeconfig)
-        return 0 if layout.kubeconfig.exists() else 1
-    else:
-        from conformance.testbed.cluster import driver_lines
-
-        rows = testbed.status(layout)
-        width = max(len(r.name) for r in rows)
-        for row in rows:
-            state = "running" if row.running else ("dead" if row.pid else "stopped")
-            pid = f"pid {row.pid}" if row.pid else ""
-            print(f"{row.name:<{width}}  {state:<8} {pid}")
-        for line in driver_lines(layout):
-            print(line)
-        up = all(r.running for r in rows)
-        print(f"kubeconfig: {layout.kubeconfig}" if up else "testbed is not (fully) up")
-        return 0 if up else 1
-    return 0
-
-
-def _cmd_fault(layout: Layout, words: list[str]) -> int:
-    from conformance.faults import FaultError, available_faults, validate_names
-    from conformance.testbed.cluster import set_faults
-
-    if words[:1] == ["list"]:
-        from conformance.faults.hostpath import NEEDS_STATE
-
-        for name, summary in available_faults(layout.user_fault_module()).items():
-            only = " (built-in driver only)" if name in NEEDS_STATE else ""
-            print(f"{name:<24} {summary}{only}")
-        return 0
-    if words[:1] != ["set"] or len(words) < 2:
-        raise UsageError("usage: snapconf testbed fault set NAME...|none, or fault list")
-    names = [n for word in words[1:] for n in word.split(",") if n]
-    try:
-        validate_names(names, available_faults(layout.user_fault_module()))
-    except FaultError as err:
-        raise UsageError(str(err)) from err
-    set_faults(layout, [] if names == ["none"] else names)
-    return 0
+def _testbed_missing(args: argparse.Namespace) -> int:
+    raise UsageError(testbed_hook.MISSING)
 
 
 # ---------------------------------------------------------------- profile
@@ -148,9 +54,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from conformance.testbed.driver import DEFAULT_ARGS, PLACEHOLDERS
+def build_parser(testbed: TestbedHook | None = None) -> argparse.ArgumentParser:
+    """The ``snapconf`` parser; ``snapconf testbed``'s arguments come from ``testbed``.
 
+    Without it (the extra is not installed, or the command is not ``testbed``: loading
+    the testbed would slow every other command) ``testbed`` is only named.
+    """
     parser = argparse.ArgumentParser(
         prog="snapconf",
         description="Conformance harness for snapshot-capable CSI drivers.",
@@ -163,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the conformance suites and write the report",
         description=(
             "Run the conformance suites against a cluster. Without --kubeconfig (and with "
-            "$KUBECONFIG unset) the embedded testbed is brought up and used with the "
-            "hostpath profile. Arguments after -- go to pytest."
+            "$KUBECONFIG unset) the embedded testbed (the testbed extra) is brought up and "
+            "used with the hostpath profile. Arguments after -- go to pytest."
         ),
     )
     run.add_argument("--profile", type=Path, help="driver profile (default: the hostpath profile)")
@@ -193,64 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tb = sub.add_parser(
         "testbed",
-        help="the embedded single-node cluster",
-        description=(
-            "The embedded testbed: a real single-node cluster as host processes. "
-            "'fault set NAME...|none' switches the CSI fault interposer's faults on a "
-            "running testbed; 'fault list' names them. 'up --driver PATH' runs your CSI "
-            "driver binary as the node and controller plugin instead of the built-in "
-            "hostpath driver, behind the same fault interposer (faults that need the "
-            "built-in driver's state directory fail their calls); on a running testbed "
-            "only the CSI processes are replaced. 'up' without --driver keeps the driver "
-            "that runs; 'status' names it."
-        ),
+        help="the embedded single-node cluster (the testbed extra)",
+        description=testbed_hook.MISSING,
     )
-    tb.add_argument("action", choices=["up", "down", "status", "kubeconfig", "fault"])
-    tb.add_argument("fault_args", nargs="*", metavar="ARG", help="for 'fault': set NAME...|list")
-    tb.add_argument(
-        "--fault",
-        action="append",
-        default=None,
-        metavar="NAME[,NAME...]",
-        help="with 'up': faults the CSI interposer applies (see 'testbed fault list')",
-    )
-    tb.add_argument(
-        "--fault-module", type=Path, help="with 'up': a Python file defining more faults"
-    )
-    tb.add_argument(
-        "--driver",
-        type=Path,
-        metavar="PATH",
-        help="with 'up': your CSI driver binary, run as the node and controller plugin "
-        "(logs/csi-driver.log); it must serve CSI on {endpoint}",
-    )
-    tb.add_argument(
-        "--driver-arg",
-        action="append",
-        default=None,
-        metavar="ARG",
-        help="with 'up --driver': one argument of the driver (repeatable; write "
-        "--driver-arg=--flag=value when it starts with '-'). Placeholders: "
-        + ", ".join(f"{{{name}}} ({text})" for name, text in PLACEHOLDERS.items())
-        + "; {{ and }} are literal braces. Without any: "
-        + " ".join(DEFAULT_ARGS).replace("%", "%%"),
-    )
-    tb.add_argument(
-        "--registrar",
-        type=Path,
-        metavar="PATH",
-        help="with 'up --driver': a node-driver-registrar binary to register the driver with "
-        "kubelet, run with --csi-address, --kubelet-registration-path and "
-        "--plugin-registration-path (logs/csi-registrar.log); without it the built-in "
-        "hostpathplugin --register-only registers the name the driver reports (GetPluginInfo)",
-    )
-    tb.add_argument(
-        "--builtin-driver",
-        action="store_true",
-        help="with 'up': run the built-in hostpath driver (switches a testbed running "
-        "--driver back)",
-    )
-    tb.set_defaults(func=cmd_testbed)
+    if testbed is not None:
+        testbed.configure_command(tb)
+    else:
+        tb.set_defaults(func=_testbed_missing)
 
     prof = sub.add_parser("profile", help="driver profiles")
     prof_sub = prof.add_subparsers(dest="profile_command", required=True, metavar="ACTION")
@@ -354,16 +212,21 @@ def cmd_rbac(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``snapconf`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    testbed = None
+    if words[:1] == ["testbed"]:
+        testbed = testbed_hook.load()
+        if testbed is None:
+            return _fail(testbed_hook.MISSING)
+    parser = build_parser(testbed)
+    args = parser.parse_args(words)
     from conformance.kube import KubeError
-    from conformance.testbed.cluster import TestbedError
 
     try:
         return int(args.func(args))
     except UsageError as err:
         return _fail(str(err))
-    except TestbedError as err:
+    except testbed_hook.TestbedFailed as err:
         sys.stderr.write(f"snapconf: {err}\n")
         return 1
     except KubeError as err:

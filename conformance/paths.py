@@ -1,8 +1,9 @@
 """Where snapconf's own data folders live, installed or in a source checkout.
 
-The wheel ships ``manifests/``, ``suites/``, ``profiles/`` and ``testbed/`` inside the
-package as ``conformance/_data/<name>``; a source checkout keeps them at the repository
-root. Every module asks here instead of guessing relative paths.
+The wheel ships ``manifests/``, ``suites/`` and ``profiles/`` inside the package as
+``conformance/_data/<name>``; a source checkout keeps them at the repository root. Every
+module asks here instead of guessing relative paths. (``testbed/``, the Go sources, is
+the testbed extra's: ``snapconf_testbed.paths``.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Return the folder ``name`` (manifests, suites, profiles or testbed)."""
+    """Return the folder ``name`` (manifests, suites or profiles)."""
     installed = _PACKAGE_DIR / "_data" / name
     if installed.is_dir():
         return installed

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from conformance import testbed_hook
 from conformance.actions import (
     ClusterActions,
     ExecChoice,
@@ -42,7 +43,7 @@ from conformance.schedule import latest_results, longest_first, previous_duratio
 from conformance.waits import Timings, Waiter
 
 if TYPE_CHECKING:
-    from conformance.testbed.backend import BackendListing
+    from conformance.testbed_hook import BackendListing
 
 AREAS = (
     "provisioning",
@@ -368,18 +369,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _backend_start(state: SessionState) -> None:
     """On the testbed, the driver's own listing before the run; elsewhere a note why not.
 
-    The testbed package is imported only here, at run time, never at the plugin's import.
+    The testbed extra is loaded only here, at run time, never at the plugin's import.
     """
-    from conformance.testbed.backend import NOT_TESTBED, BackendError, driver_listing
-    from conformance.testbed.layout import Layout
-
-    layout = Layout.default()
-    if not layout.serves(state.settings.kubeconfig):
-        state.backend_note = NOT_TESTBED
+    testbed = testbed_hook.load()
+    if testbed is None or not testbed.serves(state.settings.kubeconfig):
+        state.backend_note = testbed_hook.NOT_TESTBED
         return
     try:
-        state.backend_before = driver_listing(layout)
-    except BackendError as err:
+        state.backend_before = testbed.driver_listing()
+    except testbed_hook.TestbedFailed as err:
         state.backend_note = f"the driver's own listing could not be read before the run: {err}"
         state.problems.append(f"the backend leak check could not list the driver: {err}")
 
@@ -393,12 +391,10 @@ def _backend_check(state: SessionState) -> None:
     before = state.backend_before
     if before is None:
         return
-    from conformance.testbed.backend import BackendError, backend_leaks, driver_listing, summary
-    from conformance.testbed.layout import Layout
-
+    testbed = testbed_hook.require()
     try:
-        after = driver_listing(Layout.default())
-    except BackendError as err:
+        after = testbed.driver_listing()
+    except testbed_hook.TestbedFailed as err:
         state.backend_note = f"the driver's own listing could not be read after the run: {err}"
         state.problems.append(f"the backend leak check could not list the driver: {err}")
         return
@@ -413,11 +409,11 @@ def _backend_check(state: SessionState) -> None:
             contents = kube.list("VolumeSnapshotContent", None)[0] if added.snapshots else []
         except KubeError as err:
             api_error = f"the API could not be listed: {err}"
-    found = backend_leaks(
+    found = testbed.backend_leaks(
         added, state.settings.run_id, pvs=pvs, contents=contents, api_error=api_error
     )
     state.leaks.extend(found.lines)
-    state.backend_note = summary(before, after, found)
+    state.backend_note = testbed.backend_summary(before, after, found)
 
 
 # ---------------------------------------------------------------- collection
@@ -675,15 +671,12 @@ def _testbed_host_logs(kubeconfig: str | None) -> dict[str, Path] | None:
 
     Those are the components a failed test's diagnostics carry the logs of (the driver,
     the interposer, the sidecars, the snapshot-controller); elsewhere (None) they are
-    pods. Asked at a session's first failure: the testbed package is only imported then.
+    pods. Asked at a session's first failure: the testbed extra is only loaded then.
     """
-    from conformance.testbed.cluster import csi_log_files
-    from conformance.testbed.layout import Layout
-
-    layout = Layout.default()
-    if not layout.serves(kubeconfig):
+    testbed = testbed_hook.load()
+    if testbed is None or not testbed.serves(kubeconfig):
         return None
-    return csi_log_files(layout)  # the running driver's: ours, or a user's and its registrar
+    return testbed.csi_log_files()  # the running driver's: ours, or a user's and its registrar
 
 
 def _diagnostic_sections(diagnostics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -822,11 +815,8 @@ def _write_results(config: pytest.Config, state: SessionState) -> None:
 
 def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:
     """On the embedded testbed the components are host processes with pinned versions."""
-    from conformance.testbed.cluster import components
-    from conformance.testbed.layout import Layout
-
-    layout = Layout.default()
-    return components(layout) if layout.serves(kubeconfig) else []
+    testbed = testbed_hook.load()
+    return testbed.components() if testbed is not None and testbed.serves(kubeconfig) else []
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

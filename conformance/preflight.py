@@ -47,9 +47,10 @@ def _snapshot_controller_seen(kube: Kube, on_testbed: bool) -> bool:
                 return True
     if not on_testbed:
         return False
-    from conformance.testbed import status as testbed_status
+    from conformance import testbed_hook
 
-    return any(s.name == "snapshot-controller" and s.running for s in testbed_status())
+    testbed = testbed_hook.load()
+    return testbed is not None and testbed.snapshot_controller_running()
 
 
 def _reach(kube: Kube) -> str | None:

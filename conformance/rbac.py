@@ -297,12 +297,10 @@ def _testbed_extensions(admin_kubeconfig: Path) -> list[dict[str, Any]]:
     controller is no pod) only for kubeconfigs the testbed serves; the bound kubeconfig
     names the admin one as its upstream the way the testbed's API proxy does.
     """
-    from conformance.testbed.layout import PROXY_EXTENSION, Layout
+    from conformance import testbed_hook
 
-    if not Layout.default().serves(admin_kubeconfig):
-        return []
-    upstream = str(admin_kubeconfig.resolve())
-    return [{"name": PROXY_EXTENSION, "extension": {"upstream": upstream}}]
+    testbed = testbed_hook.load()
+    return testbed.kubeconfig_extensions(admin_kubeconfig) if testbed is not None else []
 
 
 def _kubeconfig_text(

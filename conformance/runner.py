@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance import report
+from conformance import report, testbed_hook
 from conformance.paths import data_dir, default_profile
 from conformance.progress import Progress
 from conformance.report.publish import EXIT_BAD_INPUT as EXIT_USAGE
@@ -43,9 +43,12 @@ def resolve_kubeconfig(flag: Path | None) -> Path | None:
     return Path(env) if env else None
 
 
-def _testbed_kubeconfig(say: Say) -> Path:
-    from conformance import testbed
-
+def _testbed_kubeconfig(say: Say) -> Path | None:
+    """The embedded testbed's kubeconfig, brought up; None (said why) without the extra."""
+    testbed = testbed_hook.load()
+    if testbed is None:
+        say(f"no kubeconfig given and {testbed_hook.MISSING}")
+        return None
     say("no kubeconfig given: using the embedded testbed (snapconf testbed up)")
     return testbed.up(say=lambda line: say(line.strip()))
 
@@ -175,7 +178,6 @@ def _run(args: argparse.Namespace) -> int:
     from conformance.kube import Kube, KubeError
     from conformance.profile import ProfileError, load_profile
     from conformance.resources import new_run_id, validate_run_id
-    from conformance.testbed.layout import Layout
 
     problem = _check_arguments(args)
     if problem:
@@ -201,6 +203,8 @@ def _run(args: argparse.Namespace) -> int:
     kubeconfig = resolve_kubeconfig(args.kubeconfig)
     if kubeconfig is None:
         kubeconfig = _testbed_kubeconfig(_say)
+        if kubeconfig is None:
+            return EXIT_USAGE
     else:
         problem = kubeconfig_problem(kubeconfig)
         if problem:
@@ -212,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"kubeconfig {kubeconfig} cannot be used: {err}")
         return EXIT_USAGE
     try:
-        problems = preflight.check(kube, profile, on_testbed=Layout.default().serves(kubeconfig))
+        problems = preflight.check(kube, profile, on_testbed=testbed_hook.serves(kubeconfig))
     finally:
         kube.close()
     if len(problems) == 1:
@@ -301,9 +305,11 @@ def cleanup(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     kubeconfig = resolve_kubeconfig(args.kubeconfig)
     if kubeconfig is None:
-        from conformance.testbed.layout import Layout
-
-        kubeconfig = Layout.default().kubeconfig
+        testbed = testbed_hook.load()
+        if testbed is None:
+            _say(f"no kubeconfig given and {testbed_hook.MISSING}")
+            return EXIT_USAGE
+        kubeconfig = testbed.default_kubeconfig()
     if not kubeconfig.is_file():
         _say(f"kubeconfig {kubeconfig} does not exist (give --kubeconfig or set $KUBECONFIG)")
         return EXIT_USAGE

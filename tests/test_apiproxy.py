@@ -1,4 +1,4 @@
-"""conformance.testbed.apiproxy: fault choice, Status bodies, forwarding to a loopback upstream."""
+"""snapconf_testbed.testbed.apiproxy: fault choice, Status bodies, forwarding to loopback."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import yaml
 from aiohttp import web
 
 from conformance.kube import Kube, RetryPolicy
-from conformance.testbed import apiproxy
-from conformance.testbed.apiproxy import FaultConfig, Proxy, Upstream, choose_fault
-from conformance.testbed.layout import Layout, proxy_upstream
+from snapconf_testbed.layout import Layout, proxy_upstream
+from snapconf_testbed.testbed import apiproxy
+from snapconf_testbed.testbed.apiproxy import FaultConfig, Proxy, Upstream, choose_fault
 
 # ---------------------------------------------------------------- pure logic
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.bench import chaos
+from bench import chaos
 from conformance.plugin import deferred_signals
-from conformance.testbed import cluster, processes
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed import cluster, processes
 
 
 def _layout(tmp_path: Path) -> Layout:

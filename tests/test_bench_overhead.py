@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from bench import overhead
+from bench.overhead import ObjectTimes, ObjectWatch, analyse, merge, union_length
 from conformance import waits
-from conformance.bench import overhead
-from conformance.bench.overhead import ObjectTimes, ObjectWatch, analyse, merge, union_length
 from conformance.report.results import ResultsError, RunResults, Timing
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z

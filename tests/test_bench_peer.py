@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conformance.bench import peer
+from bench import peer
 
 SNAP = (
     "[Testpattern: Dynamic Snapshot (delete policy)] snapshottable "

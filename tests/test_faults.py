@@ -1,4 +1,4 @@
-"""Unit tests of conformance.faults: each fault's message changes, the control file, the
+"""Unit tests of snapconf_testbed.faults: each fault's message changes, the control file, the
 registry and the user fault-module loader. No plugin process; the upstream is a fake."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
-from conformance.faults import (
+from snapconf_testbed.faults import (
     KNOWN_FAULTS,
     CallError,
     ControlError,
@@ -29,12 +29,12 @@ from conformance.faults import (
     read_active,
     write_active,
 )
-from conformance.faults.builtin import SlowSnapshot
-from conformance.faults.call import Call, Reply
-from conformance.faults.control import ControlWatch, parse_names
-from conformance.faults.interposer import ActiveFaults
-from conformance.faults.proto import CsiProto, Method, load_csi
-from conformance.faults.registry import BUILTIN, Registry, registry_with
+from snapconf_testbed.faults.builtin import SlowSnapshot
+from snapconf_testbed.faults.call import Call, Reply
+from snapconf_testbed.faults.control import ControlWatch, parse_names
+from snapconf_testbed.faults.interposer import ActiveFaults
+from snapconf_testbed.faults.proto import CsiProto, Method, load_csi
+from snapconf_testbed.faults.registry import BUILTIN, Registry, registry_with
 
 MiB = 1 << 20
 REQUIRED = {
@@ -817,7 +817,7 @@ def test_transient_unavailable_fails_three_calls_per_method(proto, upstream, csi
 
 def test_transient_unavailable_is_an_outage_in_time(proto, upstream, csi) -> None:
     """A call after the outage passes even if fewer than three failed before it."""
-    from conformance.faults.builtin import TransientUnavailable
+    from snapconf_testbed.faults.builtin import TransientUnavailable
 
     now = [100.0]
     instances: dict[str, Any] = {
@@ -1084,7 +1084,7 @@ def test_interposer_argv(tmp_path: Path) -> None:
         tmp_path / "a.sock", "unix:///run/csi.sock", tmp_path / "c.json", tmp_path / "state",
         tmp_path / "mine.py", faults=["never-ready"], proto_dir=tmp_path / "proto",
     )  # fmt: skip
-    assert argv[:3] == [sys.executable, "-m", "conformance.faults.interposer"]
+    assert argv[:3] == [sys.executable, "-m", "snapconf_testbed.faults.interposer"]
     opts = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert opts == {
         "--listen": f"unix://{tmp_path / 'a.sock'}",

@@ -21,9 +21,9 @@ from typing import IO, Any
 import grpc
 import pytest
 
-from conformance.faults import ensure_proto, interposer_argv, read_active, write_active
-from conformance.faults.proto import CsiProto, load_csi
-from conformance.paths import data_dir
+from snapconf_testbed.faults import ensure_proto, interposer_argv, read_active, write_active
+from snapconf_testbed.faults.proto import CsiProto, load_csi
+from snapconf_testbed.paths import data_dir
 
 MiB = 1 << 20
 GO_ENV = {"GOFLAGS": "-mod=readonly", "GOSUMDB": "off"}

@@ -21,10 +21,10 @@ from typing import Any
 import grpc
 import pytest
 
-from conformance.faults import ensure_proto
-from conformance.faults.proto import CsiProto, load_csi
-from conformance.testbed import backend
-from conformance.testbed.backend import (
+from snapconf_testbed.faults import ensure_proto
+from snapconf_testbed.faults.proto import CsiProto, load_csi
+from snapconf_testbed.testbed import backend
+from snapconf_testbed.testbed.backend import (
     NOT_TESTBED,
     BackendError,
     BackendLeaks,

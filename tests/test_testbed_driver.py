@@ -25,11 +25,11 @@ from fakes import FakeKube
 from offline import forbid_cluster
 
 from conformance.cli import main
-from conformance.faults import ensure_proto
-from conformance.paths import data_dir
-from conformance.testbed import bootstrap, cluster, driver, processes
-from conformance.testbed.driver import DEFAULT_ARGS, DriverError, DriverSpec, PluginInfoError
-from conformance.testbed.layout import DRIVER_NAME, NODE_NAME, Layout
+from snapconf_testbed.faults import ensure_proto
+from snapconf_testbed.layout import DRIVER_NAME, NODE_NAME, Layout
+from snapconf_testbed.paths import data_dir
+from snapconf_testbed.testbed import bootstrap, cluster, driver, processes
+from snapconf_testbed.testbed.driver import DEFAULT_ARGS, DriverError, DriverSpec, PluginInfoError
 
 EXIT_USAGE = 2
 GO_ENV = {"GOFLAGS": "-mod=readonly", "GOSUMDB": "off"}
@@ -437,7 +437,7 @@ def test_driver_flags_misused_exit_2(
 @pytest.mark.usefixtures("offline")
 def test_up_passes_the_driver_on(monkeypatch: pytest.MonkeyPatch, binary: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("conformance.testbed.up", lambda *_a, **kw: calls.append(kw))
+    monkeypatch.setattr("snapconf_testbed.testbed.up", lambda *_a, **kw: calls.append(kw))
     argv = ["--driver-arg=--endpoint={endpoint}", "--driver-arg=--statedir={state_dir}"]
     assert main(["testbed", "up", "--driver", str(binary), *argv]) == 0
     assert main(["testbed", "up", "--builtin-driver"]) == 0

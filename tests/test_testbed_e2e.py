@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from conformance.paths import data_dir
-from conformance.testbed import build, e2e
+from snapconf_testbed import build
+from snapconf_testbed.paths import data_dir
+from snapconf_testbed.testbed import e2e
 
 LISTED = [
     "gcr.io/k8s-authenticated-test/agnhost:2.6",

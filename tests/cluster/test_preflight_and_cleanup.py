@@ -18,9 +18,10 @@ from conformance.cli import main
 from conformance.kube import Kube
 from conformance.profile import ClassSpec, Profile, load_profile
 from conformance.resources import RUN_LABEL, new_run_id
-from conformance.testbed import bootstrap, build
-from conformance.testbed.layout import Layout
 from conformance.waits import Waiter
+from snapconf_testbed import build
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed import bootstrap
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from conformance import preflight, rbac
 from conformance.kube import Kube
 from conformance.profile import load_profile
 from conformance.resources import RUN_LABEL, new_run_id
-from conformance.testbed.layout import Layout
+from snapconf_testbed.layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTPATH = REPO / "profiles" / "hostpath.yaml"

@@ -25,11 +25,12 @@ import pytest
 from conformance.actions import ClusterActions
 from conformance.cli import main
 from conformance.kube import Kube
-from conformance.paths import data_dir
 from conformance.plugin import STATE
-from conformance.testbed import bootstrap, build, driver, processes
-from conformance.testbed.cluster import ALL_COMPONENTS, healthy
-from conformance.testbed.layout import DRIVER_NAME, Layout
+from snapconf_testbed import build
+from snapconf_testbed.layout import DRIVER_NAME, Layout
+from snapconf_testbed.paths import data_dir
+from snapconf_testbed.testbed import bootstrap, driver, processes
+from snapconf_testbed.testbed.cluster import ALL_COMPONENTS, healthy
 
 pytestmark = [
     # the switched processes are started by this process and outlive its Popen objects
