@@ -216,6 +216,14 @@ MEMBER_DELETED_ALONE = ExpectedError(
     in_status=False,
 )
 
+GROUP_DELETED_WHILE_MEMBER_RESTORES = ExpectedError(
+    "the deletion of a VolumeGroupSnapshot while a PVC is being restored from a member",
+    SNAPSHOT_CONTROLLER,
+    ("SnapshotDeletePending",),
+    (r"Snapshot \S+ belonging to VolumeGroupSnapshot \S+ is being used to restore a PVC",),
+    in_status=False,
+)
+
 TABLE: tuple[ExpectedError, ...] = (
     SNAPSHOT_OF_MISSING_PVC,
     SNAPSHOT_WITH_MISSING_CLASS,
@@ -234,6 +242,7 @@ TABLE: tuple[ExpectedError, ...] = (
     GROUP_OF_NO_CLAIM,
     GROUP_WITH_MISSING_CLASS,
     MEMBER_DELETED_ALONE,
+    GROUP_DELETED_WHILE_MEMBER_RESTORES,
 )
 """Every refusal the suites expect, in the order docs/internals.md lists them."""
 

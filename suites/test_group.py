@@ -9,6 +9,7 @@ import pytest
 from conformance import expected
 from conformance.actions import ClusterActions, name_of
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
+from conformance.profile import Profile
 from conformance.timestamps import group_time_problems, snapshot_time_problems
 from conformance.units import parse_quantity
 from conformance.waits import content_ready, snapshot_ready
@@ -320,3 +321,36 @@ def test_group_snapshot_with_missing_class_reports_error(cluster: ClusterActions
     watched = cluster.refusal(group, expected.GROUP_WITH_MISSING_CLASS)
     assert watched.ever(snapshot_ready) is None, "a group of a missing class became ready"
     assert watched.said, watched.missing()
+
+
+@pytest.mark.requires("groupSnapshot", "snapshotDataSource")
+def test_group_deleted_while_a_member_restore_waits_ends_clean(
+    profile: Profile, request: pytest.FixtureRequest
+) -> None:
+    """A group deleted while a restore from its member waits is held, and ends clean.
+
+    The restore uses the WaitForFirstConsumer class and no pod yet, so it stays Pending,
+    being created from the member. The group's deletion is refused by name
+    (SnapshotDeletePending) and the group stays; once a pod uses the restore, it binds
+    with its claim's data of the cut, and then the group and its members go.
+    """
+    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
+        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
+    cluster: ClusterActions = request.getfixturevalue("cluster")
+    label = cluster.group_label()
+    claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
+    before = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
+    group = cluster.ready_group_snapshot(label)
+    claim, member = next(iter(cluster.members_by_claim(group).items()))
+    restore = cluster.restore(member, late_binding=True)
+    cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
+
+    cluster.delete(group, wait=False)
+    watched = cluster.refusal(group, expected.GROUP_DELETED_WHILE_MEMBER_RESTORES)
+    assert watched.said, watched.missing()
+    assert None not in watched.history, "the group went while a restore from its member waited"
+    assert cluster.read_data(restore).sha256 == before[claim].sha256, (
+        f"restored data sha256 of member {claim} differs from its claim at group snapshot time"
+    )
+    cluster.wait_gone(group, op="group-gone-after-restore")
+    cluster.wait_gone(member, op="member-gone-with-group")
