@@ -8,7 +8,8 @@ names the file and the key path, with a "did you mean" for near misses.
 
 Two formats load into the same :class:`Profile`: snapconf's own YAML (camelCase keys, see
 ``profiles/hostpath.yaml``) and an unchanged Kubernetes e2e external-storage
-``testdriver.yaml`` (``DriverInfo``, ``StorageClass``, ``SnapshotClass``, ``Timeouts``).
+``testdriver.yaml`` (``DriverInfo``, ``StorageClass``, ``SnapshotClass``,
+``GroupSnapshotClass`` (e2e 1.37+), ``Timeouts``).
 
 Must not: touch the cluster. Whether the named classes exist and belong to the driver is
 the preflight's job; this module only reads files.
@@ -950,7 +951,7 @@ def _from_e2e(doc: dict[str, object], source: str, base_dir: Path) -> Profile:
                 f"a snapconf key in an e2e testdriver.yaml (the file has {markers}); "
                 "use one format per file",
             )
-    _check_keys(doc, _E2E_MARKERS, "", ignored=_E2E_IGNORED)
+    _check_keys(doc, (*_E2E_MARKERS, "GroupSnapshotClass"), "", ignored=_E2E_IGNORED)
     if doc.get("DriverInfo") is None:
         raise _Invalid("DriverInfo", "required: at least DriverInfo.Name")
     info = _mapping(doc["DriverInfo"], "DriverInfo")
@@ -982,10 +983,18 @@ def _from_e2e(doc: dict[str, object], source: str, base_dir: Path) -> Profile:
         # As the e2e loader does, for files written before these two existed.
         capabilities.setdefault("onlineExpansion", True)
         capabilities.setdefault("offlineExpansion", True)
-    # A testdriver.yaml has no VolumeGroupSnapshotClass section (e2e's external driver
-    # makes no group snapshots): snapconf creates one with the driver's defaults, as e2e's
-    # own CSI drivers do (GenerateVolumeGroupSnapshotClassSpec, no parameters).
-    group_class = ClassSpec(create={}) if capabilities.get("groupSnapshot") else None
+    # GroupSnapshotClass came with e2e 1.37; a file written for an older e2e declares the
+    # capability alone: snapconf then creates a class with the driver's defaults, as e2e's
+    # own CSI drivers do (GenerateVolumeGroupSnapshotClassSpec, no parameters). Without
+    # the capability the section is unused, as in e2e.
+    group_class = _e2e_class(
+        doc.get("GroupSnapshotClass"), "GroupSnapshotClass", driver, base_dir, snapshot=True,
+        group=True,
+    )  # fmt: skip
+    if not capabilities.get("groupSnapshot"):
+        group_class = None
+    elif group_class is None:
+        group_class = ClassSpec(create={})
 
     range_doc = _mapping(info.get("SupportedSizeRange"), "DriverInfo.SupportedSizeRange")
     _check_keys(range_doc, ("Min", "Max"), "DriverInfo.SupportedSizeRange")
@@ -1038,9 +1047,15 @@ def _e2e_timeouts(value: object) -> Timeouts:
 
 
 def _e2e_class(
-    value: object, path: str, driver: str, base_dir: Path, *, snapshot: bool = False
+    value: object,
+    path: str,
+    driver: str,
+    base_dir: Path,
+    *,
+    snapshot: bool = False,
+    group: bool = False,
 ) -> ClassSpec | None:
-    """An e2e StorageClass/SnapshotClass section; None when it sets nothing."""
+    """An e2e StorageClass/SnapshotClass/GroupSnapshotClass section; None when it sets nothing."""
     section = _mapping(value, path)
     _check_keys(section, _E2E_CLASS_KEYS, path)
     from_name = section.get("FromName")
@@ -1070,17 +1085,19 @@ def _e2e_class(
     where = _join(path, "FromFile")
     return ClassSpec(
         create=_class_from_file(
-            _string(from_file, where), where, driver, base_dir, snapshot=snapshot
+            _string(from_file, where), where, driver, base_dir, snapshot=snapshot, group=group
         )
     )
 
 
 def _class_from_file(
-    name: str, path: str, driver: str, base_dir: Path, *, snapshot: bool
+    name: str, path: str, driver: str, base_dir: Path, *, snapshot: bool, group: bool = False
 ) -> dict[str, Any]:
-    """The create fields of a StorageClass/VolumeSnapshotClass manifest an e2e file points at."""
+    """The create fields of a StorageClass/(Group)SnapshotClass manifest an e2e file names."""
     file = Path(name) if Path(name).is_absolute() else base_dir / name
     kind, owner = ("VolumeSnapshotClass", "driver") if snapshot else ("StorageClass", "provisioner")
+    if group:
+        kind = "VolumeGroupSnapshotClass"
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:

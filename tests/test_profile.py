@@ -770,12 +770,46 @@ DriverInfo:
 
 
 def test_e2e_group_snapshot_gets_a_class_with_the_drivers_defaults() -> None:
-    # testdriver.yaml has no VolumeGroupSnapshotClass section: snapconf creates one.
+    # a testdriver.yaml for e2e before 1.37 has no GroupSnapshotClass: snapconf creates one.
     p = load_profile_text(E2E_BASE + "  Capabilities: {groupSnapshot: true}\n")
     assert p.group_snapshot_class == ClassSpec(create={})
     assert load_profile_text(yaml.safe_dump(p.to_dict())).group_snapshot_class == ClassSpec(
         create={}
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "wanted"),
+    [
+        ("GroupSnapshotClass: {FromName: true}\n", ClassSpec(create={})),
+        ("GroupSnapshotClass: {FromExistingClassName: vgsc}\n", ClassSpec(name="vgsc")),
+        (
+            "GroupSnapshotClass: {FromFile: vgsc.yaml}\n",
+            ClassSpec(create={"parameters": {"a": "b"}}),  # the tests pick each policy
+        ),
+    ],
+)
+def test_e2e_group_snapshot_class_maps_like_the_others(
+    tmp_path: Path, section: str, wanted: ClassSpec
+) -> None:
+    write(
+        tmp_path,
+        "kind: VolumeGroupSnapshotClass\ndriver: d.example.com\ndeletionPolicy: Retain\n"
+        "parameters: {a: b}\n",
+        "vgsc.yaml",
+    )
+    text = section + E2E_BASE + "  Capabilities: {groupSnapshot: true}\n"
+    assert load_profile(write(tmp_path, text, "td.yaml")).group_snapshot_class == wanted
+    unused = section + E2E_BASE  # no groupSnapshot capability: e2e runs no group specs
+    assert load_profile(write(tmp_path, unused, "td.yaml")).group_snapshot_class is None
+
+
+def test_e2e_group_snapshot_class_file_must_be_one(tmp_path: Path) -> None:
+    write(tmp_path, "kind: VolumeSnapshotClass\ndriver: d.example.com\n", "vgsc.yaml")
+    text = "GroupSnapshotClass: {FromFile: vgsc.yaml}\n" + E2E_BASE
+    err = load_error(tmp_path, text + "  Capabilities: {groupSnapshot: true}\n")
+    assert err.path == "GroupSnapshotClass.FromFile"
+    assert "expected VolumeGroupSnapshotClass" in str(err)
 
 
 def test_e2e_explicit_expansion_is_kept() -> None:

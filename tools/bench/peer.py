@@ -30,19 +30,22 @@ import yaml
 
 from conformance.paths import data_dir, default_profile
 
-E2E_SKIP = r"\[Disruptive\]|\[Serial\]|\[Feature:Windows\]|\[Feature:volumegroupsnapshot\]"
-"""Disruptive and Serial as in the e2e README; Windows and group snapshots do not apply."""
+E2E_SKIP = r"\[Disruptive\]|\[Serial\]|\[Feature:Windows\]"
+"""Disruptive and Serial as in the e2e README; Windows does not apply. The group snapshot
+specs ([Feature:volumegroupsnapshot]) run: e2e.test from Kubernetes 1.37 on speaks the v1
+group API the testbed serves (1.34's spoke v1beta1) and reads ``GroupSnapshotClass`` from
+the driver file."""
 
-AREAS = ("binding", "restore", "clone", "deletion")
+AREAS = ("binding", "restore", "clone", "deletion", "group")
 """snapconf areas whose behaviour the focused e2e specs check (``--scope areas``)."""
 
 
 def e2e_focus(driver: str) -> str:
-    """The focus regex: the driver's snapshottable suite and the data-source specs."""
+    """The focus regex: the driver's (group) snapshottable suites and the data-source specs."""
     return (
         rf"External.Storage.*{re.escape(driver)}.*"
         r"(snapshottable|provisioning.*(data source|restoring snapshot)"
-        r"|multiVolume.*(restored snapshot|its clone))"
+        r"|multiVolume.*(restored snapshot|its clone)|volumegroupsnapshottable)"
     )
 
 
@@ -121,6 +124,20 @@ MAPPING: tuple[Behaviour, ...] = (
         "multiVolume: source and restore used at once",
         ("test_restore_holds_data_at_snapshot_time", "test_parallel_restores_hold_same_data"),
         "snapconf reads the restore while the source is bound, not mounted by a second pod",
+    ),
+    Behaviour(
+        r"should create snapshots for StatefulSet volumes and verify data consistency",
+        "volumegroupsnapshottable: group of a StatefulSet's claims, restore, data (dynamic and "
+        "pre-provisioned, delete and retain)",
+        (
+            "test_group_snapshot_binds_one_member_per_claim",
+            "test_group_members_restore_their_own_data_of_one_moment",
+            "test_preprovisioned_group_snapshot_binds_and_becomes_ready",
+            "test_delete_policy_group_removes_members_and_backend",
+            "test_retain_policy_group_keeps_contents_and_backend",
+        ),
+        "e2e compares each restore with the data written before the cut; snapconf also "
+        "writes after it and proves each member holds its own claim's data of the cut",
     ),
     Behaviour(
         r"concurrently access the volume and its clone",
