@@ -124,7 +124,15 @@ def _argv(
     admin = str(layout.kubeconfig)
     sock = str(layout.interposer_socket)
     module = layout.user_fault_module()
-    sidecar = ["--kubeconfig", admin, "--leader-election=false", "--v=3"]
+    # The controllers' client-side rate limit: their default (5 QPS, burst 10) made the
+    # snapshot-controller wait ~600 times in one full run (a group snapshot took 14 s to
+    # become ready, most of it "client-side throttling"), and a group deleted within that
+    # lag hit the controller race that resources.wait_group_content_gone takes over. One
+    # node and one apiserver on loopback take far more; a user's cluster keeps its own.
+    sidecar = [
+        "--kubeconfig", admin, "--leader-election=false", "--v=3",
+        "--kube-api-qps=50", "--kube-api-burst=100",
+    ]  # fmt: skip
     # VolumeGroupSnapshots (issue 15). external-snapshotter v8.7.0's gate is GA and on by
     # default (pkg/features: CSIVolumeGroupSnapshot, Default: true, GA); it is named here
     # so the testbed does not depend on that default (setting a GA gate logs one warning
