@@ -8,6 +8,15 @@ import pytest
 
 from conformance import expected
 from conformance.actions import ClusterActions, name_of
+from conformance.objects import (
+    bound_content_name,
+    capacity_of,
+    handle_of,
+    is_ready,
+    restore_size_of,
+    snapshot_ref_uid,
+    uid_of,
+)
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
 from conformance.timestamps import snapshot_time_problems
 from conformance.units import parse_quantity
@@ -34,20 +43,20 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     source_pv = cluster.pv_of(pvc)
     snap = cluster.ready_snapshot(pvc, deletion_policy=policy)
     content = cluster.content_of(snap)
-    vsc = cluster.kube.get("VolumeSnapshotClass", snap["spec"]["volumeSnapshotClassName"])
+    vsc = cluster.class_of(snap)
 
     status = snap["status"]
-    assert status["readyToUse"] is True
-    assert status["boundVolumeSnapshotContentName"] == name_of(content)
+    assert is_ready(snap)
+    assert bound_content_name(snap) == name_of(content)
     times = snapshot_time_problems(snap, content, skew=cluster.profile.timeouts.clock_skew)
     assert not times, "; ".join(times)
     assert "error" not in status, f"a ready snapshot still reports an error: {status.get('error')}"
     assert status.get("restoreSize") is not None, "restoreSize is not set on a ready snapshot"
-    restore_size = parse_quantity(status["restoreSize"])
+    restore_size = restore_size_of(snap)
     assert restore_size > 0, f"restoreSize is {status['restoreSize']!r}, not positive"
     assert restore_size >= written.size, "restoreSize is smaller than the data written"
     if not cluster.profile.has("restoreSizeAboveCapacity"):
-        assert restore_size <= parse_quantity(source_pv["spec"]["capacity"]["storage"]), (
+        assert restore_size <= capacity_of(source_pv), (
             "restoreSize is larger than the source volume"
         )
 
@@ -56,17 +65,17 @@ def test_dynamic_snapshot_binds_one_to_one(cluster: ClusterActions, policy: str,
     assert (ref["name"], ref["namespace"], ref["uid"]) == (
         name_of(snap),
         cluster.namespace,
-        snap["metadata"]["uid"],
+        uid_of(snap),
     )
     assert spec["driver"] == cluster.profile.driver
     assert spec["volumeSnapshotClassName"] == name_of(vsc)
     assert spec["deletionPolicy"] == policy == vsc["deletionPolicy"]
-    assert spec["source"]["volumeHandle"] == source_pv["spec"]["csi"]["volumeHandle"]
+    assert spec["source"]["volumeHandle"] == handle_of(source_pv)
     assert spec.get("sourceVolumeMode") == mode, (
         f"content spec.sourceVolumeMode is {spec.get('sourceVolumeMode')!r}, the source PVC's "
         f"volumeMode is {mode}"
     )
-    assert content["status"]["readyToUse"] is True
+    assert is_ready(content)
     assert content["status"].get("snapshotHandle"), "content has no status.snapshotHandle"
     assert "error" not in content["status"], f"a ready content reports {content['status']['error']}"
     assert int(content["status"]["restoreSize"]) == restore_size, (
@@ -88,14 +97,14 @@ def test_preprovisioned_snapshot_binds_and_restores(cluster: ClusterActions, mod
     written, handle = retained.written, retained.handle
     snap, content = cluster.import_snapshot(handle)
     ready = cluster.wait_ready(snap, op="preprovisioned-ready")
-    content = cluster.kube.get("VolumeSnapshotContent", name_of(content))
+    content = cluster.get(content)
 
-    assert ready["status"]["boundVolumeSnapshotContentName"] == name_of(content)
+    assert bound_content_name(ready) == name_of(content)
     status = content["status"]
-    assert status["readyToUse"] is True
+    assert is_ready(content)
     assert status["snapshotHandle"] == handle
     assert "error" not in status, f"the imported content reports {status['error']}"
-    assert content["spec"]["volumeSnapshotRef"]["uid"] == ready["metadata"]["uid"]
+    assert snapshot_ref_uid(content) == uid_of(ready)
     cut = retained.content["status"]
     if status.get("restoreSize"):  # 0 or unset: the CSI spec's "size unknown", allowed
         assert str(status["restoreSize"]) == str(cut.get("restoreSize")), (
@@ -116,7 +125,7 @@ def test_preprovisioned_snapshot_binds_and_restores(cluster: ClusterActions, mod
 
 
 def _bound(obj: Obj) -> bool:
-    return bool((obj.get("status") or {}).get("boundVolumeSnapshotContentName"))
+    return bool(bound_content_name(obj))
 
 
 def _assert_never_bound(
@@ -125,9 +134,7 @@ def _assert_never_bound(
     """Over the whole errorStatus window: refused as ``refusal`` says, never bound or ready."""
     watched = cluster.refusal(snap, refusal, whole_window=True)
     bound = watched.ever(_bound)
-    assert bound is None, (
-        f"{refusal.case}: the snapshot bound to {bound['status']['boundVolumeSnapshotContentName']}"
-    )
+    assert bound is None, f"{refusal.case}: the snapshot bound to {bound_content_name(bound)}"
     assert watched.ever(snapshot_ready) is None, f"{refusal.case}: the snapshot became ready"
     assert watched.said, watched.missing()
 
@@ -160,7 +167,7 @@ def test_second_snapshot_cannot_claim_bound_content(cluster: ClusterActions) -> 
     cluster.mark_broken(second)
     _assert_never_bound(cluster, second, expected.CONTENT_ALREADY_BOUND)
     again = cluster.content_of(first)
-    assert again["spec"]["volumeSnapshotRef"]["uid"] == first["metadata"]["uid"], (
+    assert snapshot_ref_uid(again) == uid_of(first), (
         "the content was taken from the snapshot it was bound to"
     )
 

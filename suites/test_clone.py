@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.actions import ClusterActions
+from conformance.objects import capacity_of, handle_of, requested_of
 from conformance.params import VOLUME_MODES
-from conformance.units import parse_quantity
 
 pytestmark = [pytest.mark.area("clone"), pytest.mark.requires("pvcDataSource")]
 
@@ -17,10 +17,9 @@ def test_clone_holds_source_data_and_is_independent(cluster: ClusterActions, mod
     source = cluster.bound_pvc(mode=mode)
     original = cluster.write_data(source, mode=mode)
     clone = cluster.wait_bound(cluster.clone(source, mode=mode), op="clone-bound")
-    assert (
-        cluster.pv_of(clone)["spec"]["csi"]["volumeHandle"]
-        != cluster.pv_of(source)["spec"]["csi"]["volumeHandle"]
-    ), "the clone shares the source's volume handle: it is the source itself"
+    assert handle_of(cluster.pv_of(clone)) != handle_of(cluster.pv_of(source)), (
+        "the clone shares the source's volume handle: it is the source itself"
+    )
     got = cluster.read_data(clone, mode=mode)
     assert got.sha256 != "missing", "cloned data sha256 missing: the clone is empty"
     assert got.sha256 == original.sha256, "cloned data sha256 differs from the source"
@@ -41,9 +40,9 @@ def test_clone_to_larger_size(cluster: ClusterActions, mode: str) -> None:
     """A larger clone gets the larger capacity and the source's data."""
     source = cluster.bound_pvc(mode=mode)
     original = cluster.write_data(source, mode=mode)
-    larger = 2 * parse_quantity(source["spec"]["resources"]["requests"]["storage"])
+    larger = 2 * requested_of(source)
     clone = cluster.wait_bound(cluster.clone(source, size=larger, mode=mode), op="clone-bound")
-    assert parse_quantity(clone["status"]["capacity"]["storage"]) >= larger, (
+    assert capacity_of(clone) >= larger, (
         "a clone to a larger size got a smaller capacity than requested"
     )
     assert cluster.read_data(clone, mode=mode).sha256 == original.sha256, (

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from conformance import expected
-from conformance.actions import ClusterActions, name_of
+from conformance.actions import ClusterActions
+from conformance.objects import (
+    deletion_policy_of,
+    handle_of,
+    is_deleting,
+    is_ready,
+    snapshot_handle_of,
+)
 from conformance.params import VOLUME_MODES
 from conformance.profile import Profile
 from conformance.waits import content_ready, pod_running
@@ -26,7 +33,7 @@ def test_delete_reclaim_removes_backend_volume(cluster: ClusterActions, mode: st
     pvc = cluster.bound_pvc(mode=mode)
     cluster.write_data(pvc, mode=mode)
     old_pv = cluster.pv_of(pvc)
-    handle = old_pv["spec"]["csi"]["volumeHandle"]
+    handle = handle_of(old_pv)
     cluster.delete(pvc)
     cluster.wait_gone(old_pv, op="pv-deleted")
 
@@ -47,7 +54,7 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
     cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc, deletion_policy="Delete")
     content = cluster.content_of(snap)
-    handle = content["status"]["snapshotHandle"]
+    handle = snapshot_handle_of(content)
     cluster.delete(snap, op="snapshot-deleted")
     cluster.wait_gone(content, op="content-deleted")
 
@@ -56,7 +63,7 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
         "the backend snapshot of a deleted Delete-policy snapshot still exists: "
         f"importing its handle {handle} made a ready content"
     )
-    assert (reimport.get("status") or {}).get("readyToUse") is not True, (
+    assert not is_ready(reimport), (
         "the backend snapshot of a deleted Delete-policy snapshot still exists"
     )
 
@@ -70,16 +77,16 @@ def test_retain_policy_keeps_content_and_backend_snapshot(cluster: ClusterAction
     content = cluster.content_of(snap)
     cluster.delete(snap, op="snapshot-deleted")
 
-    kept = cluster.kube.get("VolumeSnapshotContent", name_of(content))
-    assert kept["spec"]["deletionPolicy"] == "Retain"
-    assert kept["metadata"].get("deletionTimestamp") is None, "a Retain content is being deleted"
-    imported, _ = cluster.import_snapshot(kept["status"]["snapshotHandle"])
+    kept = cluster.get(content)
+    assert deletion_policy_of(kept) == "Retain"
+    assert not is_deleting(kept), "a Retain content is being deleted"
+    imported, _ = cluster.import_snapshot(snapshot_handle_of(kept))
     ready = cluster.wait_ready(imported, op="preprovisioned-ready")
     restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
     assert cluster.read_data(restored).sha256 == written.sha256
     # still there after all that: Retain means until someone removes it
-    still = cluster.kube.get("VolumeSnapshotContent", name_of(content))
-    assert still["metadata"].get("deletionTimestamp") is None
+    still = cluster.get(content)
+    assert not is_deleting(still)
 
 
 @pytest.mark.requires("snapshotDataSource")

@@ -8,6 +8,16 @@ import pytest
 
 from conformance import expected
 from conformance.actions import ClusterActions, name_of
+from conformance.objects import (
+    bound_content_name,
+    bound_group_content_name,
+    deletion_policy_of,
+    handle_of,
+    is_deleting,
+    is_ready,
+    snapshot_handle_of,
+    uid_of,
+)
 from conformance.params import DELETION_POLICIES, VOLUME_MODES
 from conformance.profile import Profile
 from conformance.timestamps import group_time_problems, snapshot_time_problems
@@ -20,7 +30,7 @@ Obj = dict[str, Any]
 
 
 def _handle(cluster: ClusterActions, pvc: Obj) -> str:
-    return str(cluster.pv_of(pvc)["spec"]["csi"]["volumeHandle"])
+    return str(handle_of(cluster.pv_of(pvc)))
 
 
 @pytest.mark.requires("groupSnapshot")
@@ -41,19 +51,17 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
     volumes = {name_of(pvc): _handle(cluster, pvc) for pvc in claims}
     group = cluster.ready_group_snapshot(label, deletion_policy=policy)
     content = cluster.group_content_of(group)
-    vgsc = cluster.kube.get(
-        "VolumeGroupSnapshotClass", group["spec"]["volumeGroupSnapshotClassName"]
-    )
+    vgsc = cluster.class_of(group)
     skew = cluster.profile.timeouts.clock_skew
 
     status = group["status"]
-    assert status["readyToUse"] is True
-    assert status["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert is_ready(group)
+    assert bound_group_content_name(group) == name_of(content)
     assert "error" not in status, f"a ready group snapshot still reports {status.get('error')}"
     spec = content["spec"]
     ref = spec["volumeGroupSnapshotRef"]
     assert (ref["name"], ref["namespace"], ref["uid"]) == (
-        name_of(group), cluster.namespace, group["metadata"]["uid"],
+        name_of(group), cluster.namespace, uid_of(group),
     ), "the group content does not point back at its VolumeGroupSnapshot"  # fmt: skip
     assert spec["driver"] == cluster.profile.driver
     assert spec["volumeGroupSnapshotClassName"] == name_of(vgsc)
@@ -62,7 +70,7 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
         "the group content does not name exactly the volumes of the selected claims"
     )
     cstatus = content["status"]
-    assert cstatus["readyToUse"] is True
+    assert is_ready(content)
     assert "error" not in cstatus, f"a ready group content reports {cstatus['error']}"
     group_handle = cstatus.get("volumeGroupSnapshotHandle")
     assert group_handle, "the group content has no status.volumeGroupSnapshotHandle"
@@ -94,24 +102,24 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
         member_content = cluster.content_of(member)
         info = by_volume[volumes[claim]]
         mstatus = member["status"]
-        assert mstatus["readyToUse"] is True
-        assert mstatus["boundVolumeSnapshotContentName"] == name_of(member_content)
+        assert is_ready(member)
+        assert bound_content_name(member) == name_of(member_content)
         assert "error" not in mstatus, f"member {name_of(member)} reports {mstatus.get('error')}"
         assert mstatus.get("volumeGroupSnapshotName") == name_of(group), (
             f"member {name_of(member)} does not name its group in status.volumeGroupSnapshotName"
         )
         mref = member_content["spec"]["volumeSnapshotRef"]
         assert (mref["name"], mref["namespace"], mref["uid"]) == (
-            name_of(member), cluster.namespace, member["metadata"]["uid"],
+            name_of(member), cluster.namespace, uid_of(member),
         ), f"the content of member {name_of(member)} does not point back at it"  # fmt: skip
         assert member_content["spec"]["driver"] == cluster.profile.driver
-        assert member_content["spec"]["deletionPolicy"] == policy
+        assert deletion_policy_of(member_content) == policy
         assert member_content["spec"]["source"].get("volumeHandle") == volumes[claim], (
             f"the content of the member of claim {claim} names another volume"
         )
         assert member_content["spec"].get("sourceVolumeMode") == "Filesystem"
         mcstatus = member_content["status"]
-        assert mcstatus["readyToUse"] is True
+        assert is_ready(member_content)
         assert mcstatus.get("snapshotHandle") == info["snapshotHandle"], (
             f"the content of the member of claim {claim} holds snapshot handle "
             f"{mcstatus.get('snapshotHandle')!r}, the group content maps its volume to "
@@ -188,7 +196,7 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
     content = cluster.group_content_of(group)
     members = cluster.member_snapshots(group)
     member_contents = [cluster.content_of(member) for member in members]
-    handles = [str(c["status"]["snapshotHandle"]) for c in member_contents]
+    handles = [str(snapshot_handle_of(c)) for c in member_contents]
     assert len(members) == 2, f"the group has {len(members)} member VolumeSnapshots, not 2"
 
     cluster.delete(group, op="group-snapshot-deleted")
@@ -204,7 +212,7 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
             "the backend snapshot of a member of a deleted Delete-policy group still "
             f"exists: importing its handle {handle} made a ready content"
         )
-        assert (reimport.get("status") or {}).get("readyToUse") is not True, (
+        assert not is_ready(reimport), (
             f"the backend snapshot {handle} of a member of a deleted Delete-policy group "
             "still exists"
         )
@@ -219,14 +227,12 @@ def test_retain_policy_group_keeps_contents_and_backend(cluster: ClusterActions)
     imported as a pre-provisioned content, restores the data its claim held at the cut.
     """
     retained = cluster.retained_group_snapshot()
-    kept = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
-    assert kept["spec"]["deletionPolicy"] == "Retain"
-    assert kept["metadata"].get("deletionTimestamp") is None, (
-        "the content of a deleted Retain group is being deleted"
-    )
+    kept = cluster.get(retained.content)
+    assert deletion_policy_of(kept) == "Retain"
+    assert not is_deleting(kept), "the content of a deleted Retain group is being deleted"
     for claim, member_content in retained.member_contents.items():
-        still = cluster.kube.get("VolumeSnapshotContent", name_of(member_content))
-        assert still["metadata"].get("deletionTimestamp") is None, (
+        still = cluster.get(member_content)
+        assert not is_deleting(still), (
             f"the content of the member of claim {claim} of a deleted Retain group is being deleted"
         )
 
@@ -238,8 +244,8 @@ def test_retain_policy_group_keeps_contents_and_backend(cluster: ClusterActions)
             f"the retained member of claim {claim} (handle {handle}) restores other data "
             "than its claim held at the group cut"
         )
-    again = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
-    assert again["metadata"].get("deletionTimestamp") is None
+    again = cluster.get(retained.content)
+    assert not is_deleting(again)
 
 
 @pytest.mark.requires("groupSnapshot", "preProvisionedSnapshot")
@@ -256,15 +262,15 @@ def test_preprovisioned_group_snapshot_binds_and_becomes_ready(cluster: ClusterA
         retained.group_handle, list(retained.snapshot_handles.values())
     )
     ready = cluster.wait_group_ready(group, op="preprovisioned-group-ready")
-    content = cluster.kube.get("VolumeGroupSnapshotContent", name_of(content))
+    content = cluster.get(content)
 
-    assert ready["status"]["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert bound_group_content_name(ready) == name_of(content)
     assert "error" not in ready["status"], f"the imported group reports {ready['status']}"
-    assert content["spec"]["volumeGroupSnapshotRef"].get("uid") == ready["metadata"]["uid"], (
+    assert content["spec"]["volumeGroupSnapshotRef"].get("uid") == uid_of(ready), (
         "the imported group content is not bound to the VolumeGroupSnapshot naming it"
     )
     status = content["status"]
-    assert status["readyToUse"] is True
+    assert is_ready(content)
     assert status.get("volumeGroupSnapshotHandle") == retained.group_handle
     assert "error" not in status, f"the imported group content reports {status['error']}"
     times = group_time_problems(
@@ -286,7 +292,7 @@ def test_member_snapshot_stays_while_its_group_exists(cluster: ClusterActions) -
         cluster.bound_pvc(labels=label)
     group = cluster.ready_group_snapshot(label)
     member = next(iter(cluster.members_by_claim(group).values()))
-    handle = cluster.content_of(member)["status"]["snapshotHandle"]
+    handle = snapshot_handle_of(cluster.content_of(member))
 
     cluster.delete(member, wait=False)
     watched = cluster.refusal(member, expected.MEMBER_DELETED_ALONE, whole_window=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance.actions import ClusterActions, name_of, revision
+from conformance.actions import ClusterActions, revision
+from conformance.objects import error_of, finalizers_of, phase_of
 from conformance.profile import Profile
 from conformance.waits import TOMBSTONE, has_deletion_timestamp, has_finalizer, snapshot_ready
 
@@ -22,15 +23,13 @@ def test_pvc_in_use_by_pod_is_kept_until_pod_is_gone(cluster: ClusterActions) ->
     """A PVC deleted while a pod uses it stays Bound, on pvc-protection, until the pod goes."""
     pvc = cluster.bound_pvc()
     pod = cluster.start_pod(pvc)
-    cluster.kube.delete("PersistentVolumeClaim", pvc["metadata"]["name"], cluster.namespace)
+    cluster.request_delete(pvc)
     held = cluster.wait_for(
         pvc, lambda o: bool(o and o["metadata"].get("deletionTimestamp")), op="pvc-terminating"
     )
-    assert PVC_PROTECTION in held["metadata"].get("finalizers", []), (
-        "PVC lost its protection finalizer"
-    )
-    assert cluster.get(pod)["status"]["phase"] == "Running"
-    assert cluster.get(pvc)["status"]["phase"] == "Bound", "an in-use PVC stopped being Bound"
+    assert PVC_PROTECTION in finalizers_of(held), "PVC lost its protection finalizer"
+    assert phase_of(cluster.get(pod)) == "Running"
+    assert phase_of(cluster.get(pvc)) == "Bound", "an in-use PVC stopped being Bound"
     cluster.delete(pod, op="pod-deleted")
     cluster.wait_gone(pvc, op="pvc-deleted")
 
@@ -83,9 +82,9 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
         pvc, has_finalizer(PVC_AS_SOURCE), op="pvc-protected", since=before,
         timeout=cluster.profile.timeouts.snapshot_ready,
     )  # fmt: skip
-    cluster.kube.delete("PersistentVolumeClaim", name_of(pvc), cluster.namespace)
+    cluster.request_delete(pvc)
     ready = cluster.wait_ready(snap)
-    assert ready["status"].get("error") is None, f"snapshot error: {ready['status']['error']}"
+    assert error_of(ready) is None, f"snapshot error: {error_of(ready)}"
     cluster.wait_gone(pvc, op="pvc-deleted")
 
     history = cluster.history(pvc, since=before)
@@ -128,13 +127,13 @@ def test_snapshot_held_while_restore_pending_then_released(
 
     restore = cluster.restore(snap, late_binding=True)
     cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
-    cluster.kube.delete("VolumeSnapshot", name_of(snap), cluster.namespace)
+    cluster.request_delete(snap)
     held = cluster.wait_for(snap, has_deletion_timestamp, op="snapshot-terminating")
-    assert SNAPSHOT_AS_SOURCE in (held["metadata"].get("finalizers") or []), (
+    assert SNAPSHOT_AS_SOURCE in finalizers_of(held), (
         "a snapshot a pending restore depends on is not protected by "
         f"{SNAPSHOT_AS_SOURCE}: {held['metadata'].get('finalizers')}"
     )
-    assert cluster.get(restore)["status"].get("phase") == "Pending"
+    assert phase_of(cluster.get(restore)) == "Pending"
     assert cluster.get_or_none(snap) is not None, "the snapshot went while a restore was pending"
 
     cluster.delete(restore, op="pvc-deleted")

@@ -6,9 +6,9 @@ import pytest
 
 from conformance import expected
 from conformance.actions import ClusterActions
+from conformance.objects import capacity_of, phase_of, restore_size_of
 from conformance.params import VOLUME_MODES
 from conformance.profile import Profile
-from conformance.units import parse_quantity
 from conformance.waits import pvc_bound
 
 pytestmark = [pytest.mark.area("restore"), pytest.mark.requires("snapshotDataSource")]
@@ -42,11 +42,9 @@ def test_restore_at_exact_restore_size(cluster: ClusterActions, mode: str) -> No
     pvc = cluster.bound_pvc(mode=mode)
     written = cluster.write_data(pvc, mode=mode)
     snap = cluster.ready_snapshot(pvc)
-    size = parse_quantity(snap["status"]["restoreSize"])
+    size = restore_size_of(snap)
     restored = cluster.wait_bound(cluster.restore(snap, size=size, mode=mode), op="restore-bound")
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= size, (
-        "the restored capacity is smaller than restoreSize"
-    )
+    assert capacity_of(restored) >= size, "the restored capacity is smaller than restoreSize"
     assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
@@ -58,13 +56,13 @@ def test_restore_to_larger_size(cluster: ClusterActions, mode: str) -> None:
     pvc = cluster.bound_pvc(mode=mode)
     written = cluster.write_data(pvc, mode=mode)
     snap = cluster.ready_snapshot(pvc)
-    larger = 2 * parse_quantity(snap["status"]["restoreSize"])
+    larger = 2 * restore_size_of(snap)
     restored = cluster.wait_bound(cluster.restore(snap, size=larger, mode=mode), op="restore-bound")
 
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= larger, (
+    assert capacity_of(restored) >= larger, (
         "a restore to a larger size got a smaller capacity than requested"
     )
-    assert parse_quantity(cluster.pv_of(restored)["spec"]["capacity"]["storage"]) >= larger, (
+    assert capacity_of(cluster.pv_of(restored)) >= larger, (
         "a restore to a larger size got a PV smaller than requested"
     )
     assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
@@ -96,7 +94,7 @@ def test_restored_filesystem_grows_to_larger_size(
     pvc = cluster.bound_pvc()
     cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    larger = 2 * parse_quantity(snap["status"]["restoreSize"])
+    larger = 2 * restore_size_of(snap)
     restored = cluster.wait_bound(cluster.restore(snap, size=larger), op="restore-bound")
     seen = cluster.visible_capacity(restored)
     assert seen >= larger * 0.9, f"the restored filesystem has {seen} bytes, asked {larger}"
@@ -107,12 +105,12 @@ def test_restore_smaller_than_restore_size_does_not_bind(cluster: ClusterActions
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    size = parse_quantity(snap["status"]["restoreSize"])
+    size = restore_size_of(snap)
     too_small = cluster.restore(snap, size=max(size // 2, 1))
     watched = cluster.refusal(too_small, expected.RESTORE_SMALLER_THAN_RESTORE_SIZE)
     assert watched.ever(pvc_bound) is None, "a restore smaller than restoreSize was bound"
     assert watched.said, watched.missing()
-    assert cluster.get(too_small)["status"]["phase"] == "Pending"
+    assert phase_of(cluster.get(too_small)) == "Pending"
     assert cluster.read_data(pvc).sha256 == written.sha256, "the source lost its data"
 
 

@@ -136,3 +136,59 @@ def test_the_benchmarks_are_not_in_the_core_or_the_extra() -> None:
     assert not (CORE / "bench").exists()
     assert not (EXTRA / "bench").exists()
     assert (BENCH / "__init__.py").is_file()
+
+
+# ---------------------------------------------------------------- the core's one-way chains
+
+CHAINS = {
+    "the core": ["kube", "waits", "resources", "actions", "plugin"],
+    "conformance.kube": [
+        "kube.kinds",
+        "kube.errors",
+        "kube.retry",
+        "kube.transport",
+        "kube.client",
+    ],
+    "conformance.profile": [
+        "profile.model",
+        "profile.validation",
+        "profile.snapconf",
+        "profile.e2e",
+        "profile.load",
+    ],
+    "conformance.actions": [
+        "actions.base",
+        "actions.claims",
+        "actions.pods",
+        "actions.snapshots",
+        "actions.groups",
+    ],
+}
+
+
+def _files(dotted: str) -> list[Path]:
+    """The source files of ``conformance.<dotted>``: a module, or a package's modules."""
+    path = CORE.joinpath(*dotted.split("."))
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_each_chain_imports_one_way(chain: str) -> None:
+    """A layer imports only the layers before it (``kube`` <- ``waits`` <- ... <- ``plugin``)."""
+    layers = CHAINS[chain]
+    for i, layer in enumerate(layers):
+        files = _files(layer)
+        assert files, f"{layer}: no such module"
+        assert all(f.is_file() for f in files), f"{layer}: no such module"
+        for path in files:
+            names = imported(path)
+            for later in layers[i + 1 :]:
+                assert not under(names, f"conformance.{later}"), (
+                    f"{path.relative_to(REPO)} imports conformance.{later}, a later layer"
+                )
+
+
+def test_the_typed_accessors_stand_on_kube_alone() -> None:
+    """``objects`` reads dicts: it may import ``kube`` and ``units``, nothing that acts."""
+    names = {n for n in imported(CORE / "objects.py") if n.startswith("conformance")}
+    assert all(n.startswith(("conformance.kube", "conformance.units")) for n in names), names
