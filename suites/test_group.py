@@ -18,8 +18,7 @@ from conformance.objects import (
     snapshot_handle_of,
     uid_of,
 )
-from conformance.params import DELETION_POLICIES, VOLUME_MODES
-from conformance.profile import Profile
+from conformance.params import DELETION_POLICIES, EACH_VOLUME_MODE
 from conformance.timestamps import group_time_problems, snapshot_time_problems
 from conformance.units import parse_quantity
 from conformance.waits import content_ready, snapshot_ready
@@ -140,10 +139,8 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
 
 
 @pytest.mark.requires("groupSnapshot", "snapshotDataSource")
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_group_members_restore_their_own_data_of_one_moment(
-    cluster: ClusterActions, mode: str
-) -> None:
+@EACH_VOLUME_MODE
+def test_group_members_restore_their_own_data_of_one_moment(cluster: ClusterActions) -> None:
     """Each member restores its own claim's data of the cut, not later data, not its peer's.
 
     v1 is written to each claim, the group is cut, v2 is written to each; the restore of
@@ -151,20 +148,19 @@ def test_group_members_restore_their_own_data_of_one_moment(
     up) nor its own v2 (not a point in time).
     """
     label = cluster.group_label()
-    claims = [cluster.bound_pvc(mode=mode, labels=label) for _ in range(2)]
-    before = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
+    before = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
     group = cluster.ready_group_snapshot(label)
-    after = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    after = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
     members = cluster.members_by_claim(group)
     assert sorted(members) == sorted(before), (
         f"the group's members are of claims {sorted(members)}, expected {sorted(before)}"
     )
 
     restored = {
-        claim: cluster.wait_bound(cluster.restore(member, mode=mode), op="restore-bound")
-        for claim, member in members.items()
+        claim: cluster.wait_bound(cluster.restore(member)) for claim, member in members.items()
     }
-    got = {claim: cluster.read_data(pvc, mode=mode).sha256 for claim, pvc in restored.items()}
+    got = {claim: cluster.read_data(pvc).sha256 for claim, pvc in restored.items()}
     for claim, sha in got.items():
         [other] = [c for c in before if c != claim]
         assert sha != "missing", f"the restore of the member of claim {claim} is empty"
@@ -200,7 +196,7 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
     assert len(members) == 2, f"the group has {len(members)} member VolumeSnapshots, not 2"
 
     cluster.delete(group, op="group-snapshot-deleted")
-    cluster.wait_gone(content, op="group-content-deleted")
+    cluster.wait_gone(content)
     for member in members:
         cluster.wait_gone(member, op="member-snapshot-deleted")
     for member_content in member_contents:
@@ -237,9 +233,9 @@ def test_retain_policy_group_keeps_contents_and_backend(cluster: ClusterActions)
         )
 
     for claim, handle in retained.snapshot_handles.items():
-        imported, _ = cluster.import_snapshot(handle)
-        ready = cluster.wait_ready(imported, op="preprovisioned-ready")
-        restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+        imported = cluster.import_snapshot(handle)
+        ready = cluster.wait_ready(imported.snapshot)
+        restored = cluster.wait_bound(cluster.restore(ready))
         assert cluster.read_data(restored).sha256 == retained.written[claim].sha256, (
             f"the retained member of claim {claim} (handle {handle}) restores other data "
             "than its claim held at the group cut"
@@ -258,11 +254,11 @@ def test_preprovisioned_group_snapshot_binds_and_becomes_ready(cluster: ClusterA
     group handle, ready, no error, a creation time not before the original cut was asked.
     """
     retained = cluster.retained_group_snapshot()
-    group, content = cluster.import_group_snapshot(
+    imported = cluster.import_group_snapshot(
         retained.group_handle, list(retained.snapshot_handles.values())
     )
-    ready = cluster.wait_group_ready(group, op="preprovisioned-group-ready")
-    content = cluster.get(content)
+    ready = cluster.wait_group_ready(imported.group)
+    content = cluster.get(imported.content)
 
     assert bound_group_content_name(ready) == name_of(content)
     assert "error" not in ready["status"], f"the imported group reports {ready['status']}"
@@ -330,9 +326,8 @@ def test_group_snapshot_with_missing_class_reports_error(cluster: ClusterActions
 
 
 @pytest.mark.requires("groupSnapshot", "snapshotDataSource")
-def test_group_deleted_while_a_member_restore_waits_ends_clean(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("wffcStorageClass")
+def test_group_deleted_while_a_member_restore_waits_ends_clean(cluster: ClusterActions) -> None:
     """A group deleted while a restore from its member waits is held, and ends clean.
 
     The restore uses the WaitForFirstConsumer class and no pod yet, so it stays Pending,
@@ -340,9 +335,6 @@ def test_group_deleted_while_a_member_restore_waits_ends_clean(
     (SnapshotDeletePending) and the group stays; once a pod uses the restore, it binds
     with its claim's data of the cut, and then the group and its members go.
     """
-    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
-        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     label = cluster.group_label()
     claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
     before = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}

@@ -63,8 +63,7 @@ def test_snapshot_with_class_of_other_driver_reports_error(cluster: ClusterActio
     """
     pvc = cluster.bound_pvc()
     other = cluster.foreign_snapshot_class()
-    snap = cluster.snapshot(pvc, snapshot_class=other)
-    cluster.mark_broken(snap)
+    snap = cluster.snapshot(pvc, snapshot_class=other, broken=True)
     watched = cluster.refusal(snap, expected.SNAPSHOT_OF_CLASS_WITHOUT_DRIVER, whole_window=True)
     assert watched.ever(snapshot_ready) is None, "a snapshot of a driver nobody serves became ready"
     assert watched.said, watched.missing()

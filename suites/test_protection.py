@@ -8,7 +8,6 @@ import pytest
 
 from conformance.actions import ClusterActions, revision
 from conformance.objects import error_of, finalizers_of, phase_of
-from conformance.profile import Profile
 from conformance.waits import TOMBSTONE, has_deletion_timestamp, has_finalizer, snapshot_ready
 
 pytestmark = pytest.mark.area("protection")
@@ -30,8 +29,8 @@ def test_pvc_in_use_by_pod_is_kept_until_pod_is_gone(cluster: ClusterActions) ->
     assert PVC_PROTECTION in finalizers_of(held), "PVC lost its protection finalizer"
     assert phase_of(cluster.get(pod)) == "Running"
     assert phase_of(cluster.get(pvc)) == "Bound", "an in-use PVC stopped being Bound"
-    cluster.delete(pod, op="pod-deleted")
-    cluster.wait_gone(pvc, op="pvc-deleted")
+    cluster.delete(pod)
+    cluster.wait_gone(pvc)
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -85,7 +84,7 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
     cluster.request_delete(pvc)
     ready = cluster.wait_ready(snap)
     assert error_of(ready) is None, f"snapshot error: {error_of(ready)}"
-    cluster.wait_gone(pvc, op="pvc-deleted")
+    cluster.wait_gone(pvc)
 
     history = cluster.history(pvc, since=before)
     cut = next((s for s in cluster.history(snap, since=before) if snapshot_ready(s)), ready)
@@ -96,16 +95,15 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
         f"the source PVC lost {PVC_AS_SOURCE} (revision {revision(released)}) before its "
         f"snapshot was ready (revision {revision(cut)})"
     )
-    restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+    restored = cluster.wait_bound(cluster.restore(ready))
     assert cluster.read_data(restored).sha256 == written.sha256, (
         "restored data sha256 differs from the source: the source went before the snapshot"
     )
 
 
 @pytest.mark.requires("snapshotDataSource")
-def test_snapshot_held_while_restore_pending_then_released(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("wffcStorageClass")
+def test_snapshot_held_while_restore_pending_then_released(cluster: ClusterActions) -> None:
     """A snapshot a restore still waits on is not removed; once the restore goes, it goes.
 
     The restore uses the WaitForFirstConsumer class and no pod, so it stays Pending: being
@@ -113,9 +111,6 @@ def test_snapshot_held_while_restore_pending_then_released(
     ``volumesnapshot-as-source-protection``; when the pending restore is deleted, the
     snapshot and its content go and nothing is stuck on a finalizer.
     """
-    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
-        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
@@ -137,5 +132,5 @@ def test_snapshot_held_while_restore_pending_then_released(
     assert cluster.get_or_none(snap) is not None, "the snapshot went while a restore was pending"
 
     cluster.delete(restore, op="pvc-deleted")
-    cluster.wait_gone(snap, op="snapshot-deleted")
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(snap)
+    cluster.wait_gone(content)

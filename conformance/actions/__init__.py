@@ -30,11 +30,12 @@ from conformance.actions.base import (
     validate_namespace_prefix,
 )
 from conformance.actions.claims import ClaimActions
-from conformance.actions.groups import GROUP_LABEL, GroupActions, RetainedGroup
+from conformance.actions.groups import GROUP_LABEL, GroupActions, ImportedGroup, RetainedGroup
 from conformance.actions.pods import PodActions
 from conformance.actions.snapshots import (
     ALLOW_VOLUME_MODE_CHANGE,
     SNAPSHOT_API_GROUP,
+    Imported,
     Retained,
     SnapshotActions,
 )
@@ -56,6 +57,8 @@ __all__ = [
     "ClusterActions",
     "ExecChoice",
     "GroupActions",
+    "Imported",
+    "ImportedGroup",
     "PodActions",
     "Retained",
     "RetainedGroup",

@@ -84,6 +84,17 @@ _CLASS_FIELDS = {
 """The class each kind names: its kind and the ``spec`` field naming it."""
 
 
+_GONE_OPS = {
+    "PersistentVolumeClaim": "pvc-deleted",
+    "PersistentVolume": "pv-deleted",
+    "VolumeSnapshot": "snapshot-deleted",
+    "VolumeSnapshotContent": "content-deleted",
+    "VolumeGroupSnapshot": "group-snapshot-deleted",
+    "VolumeGroupSnapshotContent": "group-content-deleted",
+}
+"""The timing name of :meth:`ActionsBase.wait_gone` for each kind, unless a test names one."""
+
+
 def name_of(obj: Obj) -> str:
     return str(obj["metadata"]["name"])
 
@@ -293,6 +304,8 @@ class ActionsBase:
     node_name: str | None = field(default=None)
     namespace_prefix: str = ""
     exec_choice: ExecChoice | None = None
+    volume_mode: str = "Filesystem"
+    """The test's volume mode: what every verb that takes a ``mode`` uses unless told."""
     _handles: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
     # the pod that runs the steps of each claim (by name and uid), while it is up
     _volume_pods: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
@@ -352,9 +365,13 @@ class ActionsBase:
             self.waiter.gone(kind, name, namespace, timeout=timeout, op=op)
         self.tracker.forget(kind, name, namespace)
 
-    def wait_gone(self, obj: Obj, *, op: str, timeout: float | None = None) -> None:
-        """Wait until an object someone else deletes (a content, a PV) is gone."""
+    def wait_gone(self, obj: Obj, *, op: str | None = None, timeout: float | None = None) -> None:
+        """Wait until an object someone else deletes (a content, a PV) is gone.
+
+        ``op`` defaults to the kind's (``content-deleted``, ``pv-deleted``, ...).
+        """
         kind, name, namespace = obj["kind"], name_of(obj), obj["metadata"].get("namespace")
+        op = op or _GONE_OPS.get(kind) or f"{kind.lower()}-deleted"
         self.waiter.gone(
             kind, name, namespace, timeout=timeout or self.profile.timeouts.delete, op=op
         )

@@ -23,6 +23,9 @@ from conformance.waits import (
     pvc_bound,
 )
 
+_BOUND_OPS = {"VolumeSnapshot": "restore-bound", "PersistentVolumeClaim": "clone-bound"}
+"""The timing name of :meth:`ClaimActions.wait_bound` by the claim's data source kind."""
+
 
 class ClaimActions(ActionsBase):
     """PVCs and PVs: create, await Bound, pre-provision from a volume handle."""
@@ -31,7 +34,7 @@ class ClaimActions(ActionsBase):
         self,
         *,
         size: int | None = None,
-        mode: str = "Filesystem",
+        mode: str | None = None,
         storage_class: str | None = None,
         data_source: Obj | None = None,
         volume_name: str | None = None,
@@ -45,6 +48,7 @@ class ClaimActions(ActionsBase):
         label); they are set after rendering, as the run label is, so a ``--manifests``
         override of the claim template need not know them.
         """
+        mode = mode or self.volume_mode
         if storage_class is None:
             storage_class = self.classes.storage_class(late_binding=late_binding)
         obj = self.renderer.render(
@@ -63,15 +67,17 @@ class ClaimActions(ActionsBase):
             meta["labels"] = {**(meta.get("labels") or {}), **labels}
         return self.tracker.create(obj)
 
-    def wait_bound(self, pvc: Obj, *, op: str = "pvc-bound", timeout: float | None = None) -> Obj:
+    def wait_bound(self, pvc: Obj, *, op: str | None = None, timeout: float | None = None) -> Obj:
         """Wait until the PVC is Bound; adopts its PV for cleanup.
 
         A restore or clone (a PVC with a data source) gets the profile's
-        ``dataSourceProvision`` timeout, any other PVC ``claimProvision``.
+        ``dataSourceProvision`` timeout, any other PVC ``claimProvision``; ``op``
+        defaults to ``restore-bound``, ``clone-bound`` or ``pvc-bound`` accordingly.
         """
         name = name_of(pvc)
         timeouts = self.profile.timeouts
         from_source = bool((pvc.get("spec") or {}).get("dataSource"))
+        op = op or _BOUND_OPS.get(dig(pvc, "spec", "dataSource", "kind"), "pvc-bound")
         default = timeouts.data_source_provision if from_source else timeouts.claim_provision
         bound = self.waiter.until(
             "PersistentVolumeClaim", name, self.namespace, pvc_bound,
@@ -129,12 +135,13 @@ class ClaimActions(ActionsBase):
         )
         return self.tracker.create(obj)
 
-    def import_volume(self, old_pv: Obj, *, mode: str) -> Obj:
+    def import_volume(self, old_pv: Obj, *, mode: str | None = None) -> Obj:
         """A static PV of ``old_pv``'s volume handle and a PVC bound to it (awaited).
 
         How a backend volume is reached without its old API objects: after a Retain
         reclaim it must still hold its data; after a Delete reclaim it must be gone.
         """
+        mode = mode or self.volume_mode
         claim_name = self.fresh_name("static")
         pv = self.static_pv(
             old_pv["spec"]["csi"]["volumeHandle"],

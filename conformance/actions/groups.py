@@ -51,6 +51,13 @@ def _claim_of(snapshot: Obj) -> str:
     return str(dig(snapshot, "spec", "source", "persistentVolumeClaimName") or "")
 
 
+class ImportedGroup(NamedTuple):
+    """A pre-provisioned group: the VolumeGroupSnapshot and the content it names."""
+
+    group: Obj
+    content: Obj
+
+
 class GroupActions(SnapshotActions):
     """VolumeGroupSnapshots, their contents and their member snapshots."""
 
@@ -79,7 +86,7 @@ class GroupActions(SnapshotActions):
         return self.tracker.create(obj)
 
     def wait_group_ready(
-        self, group: Obj, *, op: str = "group-snapshot-ready", timeout: float | None = None
+        self, group: Obj, *, op: str | None = None, timeout: float | None = None
     ) -> Obj:
         """Wait until the group is readyToUse, then until each of its members is.
 
@@ -87,9 +94,12 @@ class GroupActions(SnapshotActions):
         member VolumeSnapshots the snapshot-controller made for it exist by then and each
         becomes ready on its own, so each is awaited too. Adopts the group content and
         the members and their contents for cleanup and diagnostics. Returns the group
-        as it was when ready.
+        as it was when ready. ``op`` defaults to ``preprovisioned-group-ready`` for a
+        group naming a content, ``group-snapshot-ready`` for one selecting claims.
         """
         name = name_of(group)
+        static = dig(group, "spec", "source", "volumeGroupSnapshotContentName")
+        op = op or ("preprovisioned-group-ready" if static else "group-snapshot-ready")
         timeout = timeout or self.profile.timeouts.snapshot_ready
         ready = self.waiter.until(
             "VolumeGroupSnapshot", name, self.namespace, snapshot_ready,
@@ -154,7 +164,7 @@ class GroupActions(SnapshotActions):
             out[claim] = member
         return out
 
-    def retained_group_snapshot(self, *, count: int = 2, mode: str = "Filesystem") -> RetainedGroup:
+    def retained_group_snapshot(self, *, count: int = 2, mode: str | None = None) -> RetainedGroup:
         """Claims written, group-snapshotted under Retain, the group deleted: what is left.
 
         The group's deletion is awaited, and so are its member VolumeSnapshots (the
@@ -190,7 +200,7 @@ class GroupActions(SnapshotActions):
         member_handles: list[str],
         *,
         deletion_policy: str = "Retain",
-    ) -> tuple[Obj, Obj]:
+    ) -> ImportedGroup:
         """A pre-provisioned group content for ``group_handle`` and the group naming it.
 
         Retain by default, as :meth:`import_snapshot`: a content that fails to bind must
@@ -221,4 +231,4 @@ class GroupActions(SnapshotActions):
                 source_content=name_of(content),
             )
         )
-        return group, content
+        return ImportedGroup(group, content)

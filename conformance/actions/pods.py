@@ -86,8 +86,9 @@ class PodActions(ClaimActions):
             )
         return self.run_pod(pvc, script, mode=mode, purpose=purpose)
 
-    def volume_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> str:
+    def volume_pod(self, pvc: Obj, *, mode: str | None = None) -> str:
         """The running pod that holds ``pvc`` for the test's steps (started once)."""
+        mode = mode or self.volume_mode
         key = (name_of(pvc), str(pvc["metadata"].get("uid")))
         name = self._volume_pods.get(key)
         if name is None:
@@ -141,21 +142,24 @@ class PodActions(ClaimActions):
         return message.strip()
 
     def write_data(
-        self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
+        self, pvc: Obj, *, mode: str | None = None, size: int | None = None
     ) -> workload.Result:
         """Fill the volume with a random payload; return its sha256 once it is synced."""
+        mode = mode or self.volume_mode
         script = workload.writer_script(mode, size or self.profile.workload.payload_bytes)
         return workload.parse_result(self.step(pvc, script, mode=mode, purpose="writer"))
 
     def read_data(
-        self, pvc: Obj, *, mode: str = "Filesystem", size: int | None = None
+        self, pvc: Obj, *, mode: str | None = None, size: int | None = None
     ) -> workload.Result:
         """Hash what the volume holds (``sha256 == 'missing'`` when the payload file is absent)."""
+        mode = mode or self.volume_mode
         script = workload.reader_script(mode, size or self.profile.workload.payload_bytes)
         return workload.parse_result(self.step(pvc, script, mode=mode, purpose="reader"))
 
-    def visible_capacity(self, pvc: Obj, *, mode: str = "Filesystem") -> int:
+    def visible_capacity(self, pvc: Obj, *, mode: str | None = None) -> int:
         """The size a pod sees: the block device size or the filesystem's total bytes."""
+        mode = mode or self.volume_mode
         script = workload.capacity_script(mode)
         return workload.parse_capacity(self.step(pvc, script, mode=mode, purpose="capacity"))
 
@@ -183,7 +187,7 @@ class PodActions(ClaimActions):
             describe=f"node {self.node_name} to stop using volume {handle}",
         )  # fmt: skip
 
-    def start_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
+    def start_pod(self, pvc: Obj, *, mode: str | None = None) -> Obj:
         """A pod that keeps ``pvc`` in use until deleted; returned once Running."""
         pod = self.consumer_pod(pvc, mode=mode)
         pod_name = name_of(pod)
@@ -196,6 +200,7 @@ class PodActions(ClaimActions):
         self.node_name = running["spec"].get("nodeName") or self.node_name
         return pod
 
-    def consumer_pod(self, pvc: Obj, *, mode: str = "Filesystem") -> Obj:
+    def consumer_pod(self, pvc: Obj, *, mode: str | None = None) -> Obj:
         """A pod that would keep ``pvc`` in use, created and not awaited."""
+        mode = mode or self.volume_mode
         return self._pod("user", pvc, mode, workload.KEEPALIVE)

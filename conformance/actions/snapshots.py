@@ -19,6 +19,7 @@ from conformance.actions.base import (
     name_of,
 )
 from conformance.actions.pods import PodActions
+from conformance.kube import dig
 from conformance.waits import (
     content_ready,
     snapshot_has_error,
@@ -40,6 +41,13 @@ class Retained(NamedTuple):
     """Its content as it was when the snapshot was ready."""
 
 
+class Imported(NamedTuple):
+    """A pre-provisioned snapshot: the VolumeSnapshot and the content it names."""
+
+    snapshot: Obj
+    content: Obj
+
+
 class SnapshotActions(PodActions):
     """VolumeSnapshots and their contents, dynamic and pre-provisioned; restores and clones."""
 
@@ -50,8 +58,12 @@ class SnapshotActions(PodActions):
         deletion_policy: str = "Delete",
         snapshot_class: str | None = None,
         name: str | None = None,
+        broken: bool = False,
     ) -> Obj:
-        """Create a VolumeSnapshot of ``pvc`` (not awaited)."""
+        """Create a VolumeSnapshot of ``pvc`` (not awaited).
+
+        ``broken``: invalid on purpose, so cleanup may release it (:meth:`mark_broken`).
+        """
         obj = self.renderer.render(
             "volumesnapshot",
             name=name or self.fresh_name("snap"),
@@ -60,13 +72,22 @@ class SnapshotActions(PodActions):
             source_pvc=name_of(pvc),
             source_content=None,
         )
-        return self.tracker.create(obj)
+        created = self.tracker.create(obj)
+        if broken:
+            self.mark_broken(created)
+        return created
 
     def wait_ready(
-        self, snapshot: Obj, *, op: str = "snapshot-ready", timeout: float | None = None
+        self, snapshot: Obj, *, op: str | None = None, timeout: float | None = None
     ) -> Obj:
-        """Wait for readyToUse; adopts the bound content for cleanup."""
+        """Wait for readyToUse; adopts the bound content for cleanup.
+
+        ``op`` defaults to ``preprovisioned-ready`` for a snapshot naming a content,
+        ``snapshot-ready`` for one of a claim.
+        """
         name = name_of(snapshot)
+        static = dig(snapshot, "spec", "source", "volumeSnapshotContentName")
+        op = op or ("preprovisioned-ready" if static else "snapshot-ready")
         ready = self.waiter.until(
             "VolumeSnapshot", name, self.namespace, snapshot_ready,
             timeout=timeout or self.profile.timeouts.snapshot_ready, op=op,
@@ -89,7 +110,7 @@ class SnapshotActions(PodActions):
         return self.kube.get("VolumeSnapshotContent", content)
 
     def restore(
-        self, snapshot: Obj, *, size: int | None = None, mode: str = "Filesystem", **kwargs: Any
+        self, snapshot: Obj, *, size: int | None = None, mode: str | None = None, **kwargs: Any
     ) -> Obj:
         """Create a PVC restored from ``snapshot`` (not awaited)."""
         source = {
@@ -100,13 +121,13 @@ class SnapshotActions(PodActions):
         return self.pvc(size=size, mode=mode, data_source=source, **kwargs)
 
     def clone(
-        self, pvc: Obj, *, size: int | None = None, mode: str = "Filesystem", **kwargs: Any
+        self, pvc: Obj, *, size: int | None = None, mode: str | None = None, **kwargs: Any
     ) -> Obj:
         """Create a PVC cloned from ``pvc`` (not awaited)."""
         source = {"kind": "PersistentVolumeClaim", "name": name_of(pvc), "apiGroup": None}
         return self.pvc(size=size, mode=mode, data_source=source, **kwargs)
 
-    def retained_snapshot(self, *, mode: str = "Filesystem") -> Retained:
+    def retained_snapshot(self, *, mode: str | None = None) -> Retained:
         """Data written, snapshotted under Retain, the VolumeSnapshot deleted: what is left.
 
         The retained content stays tracked, so cleanup flips it to Delete and the backend
@@ -126,11 +147,13 @@ class SnapshotActions(PodActions):
         ref_uid: str | None = None,
         ref_namespace: str | None = None,
         deletion_policy: str = "Retain",
-    ) -> tuple[Obj, Obj]:
+        broken: bool = False,
+    ) -> Imported:
         """A pre-provisioned content for ``handle`` and the VolumeSnapshot naming it.
 
         Retain by default: a content that fails to bind must not delete the backend
-        snapshot another object still uses; cleanup flips it to Delete.
+        snapshot another object still uses; cleanup flips it to Delete. With ``broken``
+        both are invalid on purpose, so cleanup may release them (:meth:`mark_broken`).
         """
         snap_name = self.fresh_name("imported")
         content = self.tracker.create(
@@ -150,7 +173,9 @@ class SnapshotActions(PodActions):
             )
         )
         snap = self.snapshot_of_content(name_of(content), name=snap_name)
-        return snap, content
+        if broken:
+            self.mark_broken(snap, content)
+        return Imported(snap, content)
 
     def reimport_deleted(self, handle: str) -> tuple[Obj, Obj | None]:
         """Import the handle of a backend snapshot that should be gone; what it settles to.
@@ -160,8 +185,7 @@ class SnapshotActions(PodActions):
         ready (or ``errorStatus`` passed), and that content state; a driver that really
         deleted the snapshot never lets either be ready.
         """
-        snap, content = self.import_snapshot(handle)
-        self.mark_broken(snap, content)
+        snap, content = self.import_snapshot(handle, broken=True)
         settled = self.wait_for(
             content,
             lambda obj: snapshot_has_error(obj) or content_ready(obj),
@@ -170,9 +194,14 @@ class SnapshotActions(PodActions):
         )
         return self.get(snap), settled
 
-    def snapshot_of_content(self, content_name: str, *, name: str | None = None) -> Obj:
-        """A VolumeSnapshot that names an existing content (static binding)."""
-        return self.tracker.create(
+    def snapshot_of_content(
+        self, content_name: str, *, name: str | None = None, broken: bool = False
+    ) -> Obj:
+        """A VolumeSnapshot that names an existing content (static binding).
+
+        ``broken``: invalid on purpose, so cleanup may release it (:meth:`mark_broken`).
+        """
+        created = self.tracker.create(
             self.renderer.render(
                 "volumesnapshot",
                 name=name or self.fresh_name("snap"),
@@ -182,6 +211,9 @@ class SnapshotActions(PodActions):
                 source_content=content_name,
             )
         )
+        if broken:
+            self.mark_broken(created)
+        return created
 
     def raw_snapshot(self, *, source_pvc: str | None, source_content: str | None) -> Obj:
         """Render a VolumeSnapshot with the given sources as they are (for invalid specs)."""
