@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import testbed_hook
+from conformance import report, testbed_hook
 from conformance.actions import (
     ClusterActions,
     ExecChoice,
@@ -37,7 +37,7 @@ from conformance.manifests import Renderer
 from conformance.paths import default_profile
 from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
 from conformance.reaper import CleanupOutcome, Reaper
-from conformance.recorder import Recorder, allure_marks, attach_diagnostics
+from conformance.recorder import Recorder, allure_marks, attach_diagnostics, cluster_summary
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
 from conformance.schedule import latest_results, longest_first, previous_durations
 from conformance.waits import Timings, Waiter
@@ -834,9 +834,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _write_results(config: pytest.Config, state: SessionState) -> None:
     """results.json, report.html and ``latest``; a non-conformant verdict fails the session."""
-    from conformance import report
-    from conformance.recorder import cluster_summary
-
     report_dir = state.settings.report_dir
     if report_dir is None:
         return

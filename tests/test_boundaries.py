@@ -192,3 +192,31 @@ def test_the_typed_accessors_stand_on_kube_alone() -> None:
     """``objects`` reads dicts: it may import ``kube`` and ``units``, nothing that acts."""
     names = {n for n in imported(CORE / "objects.py") if n.startswith("conformance")}
     assert all(n.startswith(("conformance.kube", "conformance.units")) for n in names), names
+
+
+# ---------------------------------------------------------------- imports at the top
+
+#: The modules that may import inside functions: ``snapconf --help`` loads ``cli`` only,
+#: and ``snapconf report`` loads ``runner`` without the kubernetes client.
+LAZY = {CORE / "cli.py", CORE / "runner.py"}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(set(CORE.rglob("*.py")) - SEAMS), ids=lambda p: str(p.relative_to(REPO))
+)
+def test_the_core_imports_at_the_top_but_where_a_command_stays_fast(path: Path) -> None:
+    """An import inside a function is in ``cli`` or ``runner``, under a comment saying why."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for fn in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            where = f"{path.relative_to(REPO)}:{node.lineno}"
+            assert path in LAZY, f"{where}: import at the top of the module"
+            first = node.lineno - 1
+            while first > 0 and lines[first - 1].strip().startswith(("from ", "import ")):
+                first -= 1  # a block of imports shares one comment
+            comment = "\n".join(lines[max(first - 3, 0) : first])
+            assert "not at the top" in comment, f"{where}: say why it is not at the top"
