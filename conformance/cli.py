@@ -9,6 +9,7 @@ Bad input ends with one clear sentence on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ def _testbed_missing(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
+    # here, not at the top: keeps `snapconf --help` fast (PyYAML and the profile model)
     from conformance.profile import ProfileError, load_profile
 
     try:
@@ -181,8 +183,7 @@ def build_parser(testbed: TestbedHook | None = None) -> argparse.ArgumentParser:
 
 
 def cmd_rbac(args: argparse.Namespace) -> int:
-    import re
-
+    # here, not at the top: keeps `snapconf --help` fast (rbac loads the kubernetes client)
     from conformance import rbac
 
     if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", args.name) or len(args.name) > 63:
@@ -191,6 +192,7 @@ def cmd_rbac(args: argparse.Namespace) -> int:
         raise UsageError("rbac apply needs --out PATH for the kubeconfig it writes")
     if args.action == "apply" and not 10 / 60 <= args.token_hours <= 24 * 365:
         raise UsageError("--token-hours must be between 0.17 (10 minutes) and 8760")
+    # here, not at the top: keeps `snapconf --help` fast (the runner loads pytest)
     from conformance.runner import kubeconfig_problem
 
     problem = kubeconfig_problem(args.kubeconfig)
@@ -220,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(testbed_hook.MISSING)
     parser = build_parser(testbed)
     args = parser.parse_args(words)
+    # here, not at the top: keeps `snapconf --help` fast (it exits in parse_args, before
+    # the kubernetes client loads)
     from conformance.kube import KubeError
 
     try:
@@ -238,18 +242,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # here, not at the top: keeps `snapconf --help` fast (the runner loads pytest)
     from conformance.runner import run
 
     return run(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # here, not at the top: keeps `snapconf --help` fast (the runner loads pytest)
     from conformance.runner import rebuild_report
 
     return rebuild_report(args)
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    # here, not at the top: keeps `snapconf --help` fast (the runner loads pytest)
     from conformance.runner import cleanup
 
     return cleanup(args)

@@ -15,6 +15,10 @@ VOLUME_MODES = [
     pytest.param("Block", id="block", marks=pytest.mark.requires("block")),
 ]
 
+#: Runs a test once per volume mode, through the ``volume_mode`` fixture: ``cluster``'s
+#: verbs make claims, pods and data steps of that mode unless given another.
+EACH_VOLUME_MODE = pytest.mark.parametrize("volume_mode", VOLUME_MODES, indirect=True)
+
 #: Deletion policies of the VolumeSnapshotClass under test.
 DELETION_POLICIES = [pytest.param("Delete", id="delete"), pytest.param("Retain", id="retain")]
 

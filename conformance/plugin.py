@@ -16,14 +16,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import testbed_hook
+from conformance import report, testbed_hook
 from conformance.actions import (
     ClusterActions,
     ExecChoice,
@@ -37,7 +37,7 @@ from conformance.manifests import Renderer
 from conformance.paths import default_profile
 from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
 from conformance.reaper import CleanupOutcome, Reaper
-from conformance.recorder import Recorder, allure_marks, attach_diagnostics
+from conformance.recorder import Recorder, allure_marks, attach_diagnostics, cluster_summary
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
 from conformance.schedule import latest_results, longest_first, previous_durations
 from conformance.waits import Timings, Waiter
@@ -269,6 +269,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(*capabilities): skip unless the profile declares every capability"
     )
+    config.addinivalue_line(
+        "markers",
+        "requires_profile(*needs): skip, before any fixture, unless the profile has each "
+        "need (" + ", ".join(PROFILE_NEEDS) + ")",
+    )
     if config.getoption("help", False):
         return  # --help must work whatever the profile settings say
     settings = _settings(config)
@@ -449,6 +454,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if missing:
             reason = f"profile does not declare capability {', '.join(missing)}"
             item.add_marker(pytest.mark.skip(reason=reason))
+        lacking = lacking_profile_needs(state.profile, item)
+        if lacking:  # after the capability skip, whose reason wins when both apply
+            item.add_marker(pytest.mark.skip(reason=lacking[0]))
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = _longest_first(config, state, keep)
@@ -475,6 +483,42 @@ def _longest_first(
 
 def missing_capabilities(profile: Profile, item: pytest.Item) -> list[str]:
     return [cap for cap in _requires(item) if not profile.has(cap)]
+
+
+PROFILE_NEEDS: dict[str, tuple[Callable[[Profile], bool], str]] = {
+    "wffcStorageClass": (
+        lambda profile: profile.wffc_storage_class is not None,
+        "the profile names no WaitForFirstConsumer StorageClass",
+    ),
+    "fsResizeFromSource": (
+        lambda profile: not profile.has("FSResizeFromSourceNotSupported"),
+        "the profile declares FSResizeFromSourceNotSupported: the driver does not grow "
+        "a file system restored to a larger size",
+    ),
+}
+"""What ``requires_profile`` may name beyond capabilities: whether the profile has it, and
+the skip reason when it has not. Each reason starts as ``report.analysis`` expects of a
+skip for something the profile does not declare, so the verdict excuses it."""
+
+
+def lacking_profile_needs(profile: Profile, item: pytest.Item) -> list[str]:
+    """The skip reasons of the ``requires_profile`` needs ``profile`` lacks.
+
+    Raises:
+        pytest.UsageError: a need that is not in :data:`PROFILE_NEEDS`.
+    """
+    reasons = []
+    for marker in item.iter_markers("requires_profile"):
+        for need in marker.args:
+            if need not in PROFILE_NEEDS:
+                known = ", ".join(PROFILE_NEEDS)
+                raise pytest.UsageError(
+                    f"{item.nodeid}: requires_profile names unknown need {need!r}; known: {known}"
+                )
+            has, reason = PROFILE_NEEDS[need]
+            if not has(profile):
+                reasons.append(reason)
+    return reasons
 
 
 # ---------------------------------------------------------------- fixtures
@@ -514,6 +558,15 @@ def late_binding(request: pytest.FixtureRequest, profile: Profile) -> bool:
     if late and profile.wffc_storage_class is None:
         pytest.skip("the profile names no storageClassWaitForFirstConsumer")
     return late
+
+
+@pytest.fixture
+def volume_mode(request: pytest.FixtureRequest) -> str:
+    """The test's volume mode, ``Filesystem`` unless parametrized (``params.EACH_VOLUME_MODE``).
+
+    ``cluster``'s verbs use it wherever they take a ``mode`` and are not given one.
+    """
+    return str(getattr(request, "param", "Filesystem"))
 
 
 @pytest.fixture
@@ -587,6 +640,7 @@ def cluster(
     renderer: Renderer,
     session_classes: SessionClasses,
     snapconf_state: SessionState,
+    volume_mode: str,
 ) -> ClusterActions:
     """The verbs a suite uses: make PVCs, write and read data, snapshot, restore, clone."""
     actions = ClusterActions(
@@ -599,6 +653,7 @@ def cluster(
         worker=snapconf_state.worker,
         namespace_prefix=snapconf_state.settings.namespace_prefix,
         exec_choice=snapconf_state.steps(),
+        volume_mode=volume_mode,
     )
     actions.create_namespace()
     return actions
@@ -779,9 +834,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _write_results(config: pytest.Config, state: SessionState) -> None:
     """results.json, report.html and ``latest``; a non-conformant verdict fails the session."""
-    from conformance import report
-    from conformance.recorder import cluster_summary
-
     report_dir = state.settings.report_dir
     if report_dir is None:
         return

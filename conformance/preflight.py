@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conformance import rbac
+from conformance import rbac, testbed_hook
 from conformance.kube import Forbidden, Kube, KubeError, NotFound, Unauthorized
+from conformance.manifests import SUFFIX, Renderer, RenderError
 from conformance.profile import Profile
 
 SNAPSHOT_CRDS = (
@@ -47,8 +48,6 @@ def _snapshot_controller_seen(kube: Kube, on_testbed: bool) -> bool:
                 return True
     if not on_testbed:
         return False
-    from conformance import testbed_hook
-
     testbed = testbed_hook.load()
     return testbed is not None and testbed.snapshot_controller_running()
 
@@ -166,8 +165,6 @@ def check_manifests(folder: Path) -> list[str]:
     undefined in every test that renders it), would otherwise fail test after test with
     the same message; a file that overrides no built-in template is most likely a typo.
     """
-    from conformance.manifests import SUFFIX, Renderer, RenderError
-
     built_in = Renderer()
     override = Renderer(folder)
     known = set(built_in.template_names())

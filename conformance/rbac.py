@@ -21,7 +21,10 @@ from typing import Any, cast
 
 import urllib3
 import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
 
+from conformance import testbed_hook
 from conformance.kube import Kube, KubeError
 from conformance.paths import data_dir
 
@@ -208,9 +211,6 @@ def describe_missing(missing: list[Permission], who: str = "") -> str:
 
 
 def _client(kubeconfig: Path) -> Any:
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-
     configuration = k8s_client.Configuration()
     configuration.retries = False
     try:
@@ -229,8 +229,6 @@ def _api_error(err: Exception, what: str) -> RbacError:
 
 
 def _create_or_replace(api: Any, doc: dict[str, Any]) -> str:
-    from kubernetes import client as k8s_client
-
     core: Any = k8s_client.CoreV1Api(api)
     rbac: Any = k8s_client.RbacAuthorizationV1Api(api)
     admission: Any = k8s_client.AdmissionregistrationV1Api(api)
@@ -273,8 +271,6 @@ def _create_or_replace(api: Any, doc: dict[str, Any]) -> str:
 
 
 def _token(api: Any, name: str, seconds: int) -> str:
-    from kubernetes import client as k8s_client
-
     core: Any = k8s_client.CoreV1Api(api)
     body = {
         "apiVersion": "authentication.k8s.io/v1",
@@ -297,8 +293,6 @@ def _testbed_extensions(admin_kubeconfig: Path) -> list[dict[str, Any]]:
     controller is no pod) only for kubeconfigs the testbed serves; the bound kubeconfig
     names the admin one as its upstream the way the testbed's API proxy does.
     """
-    from conformance import testbed_hook
-
     testbed = testbed_hook.load()
     return testbed.kubeconfig_extensions(admin_kubeconfig) if testbed is not None else []
 
@@ -365,8 +359,6 @@ def delete(admin_kubeconfig: Path, *, name: str = DEFAULT_NAME, say: Say = print
 
     Tokens issued for the ServiceAccount stop working once it is gone.
     """
-    from kubernetes import client as k8s_client
-
     api = _client(admin_kubeconfig)
     core: Any = k8s_client.CoreV1Api(api)
     rbac: Any = k8s_client.RbacAuthorizationV1Api(api)
@@ -394,8 +386,6 @@ def delete(admin_kubeconfig: Path, *, name: str = DEFAULT_NAME, say: Say = print
 
 
 def _delete_step(what: str, step: Callable[[], Any], say: Say) -> None:
-    from kubernetes import client as k8s_client
-
     try:
         step()
         say(f"deleted {what}")

@@ -27,6 +27,11 @@ import pytest
 from conformance import __version__
 from conformance.report.results import ObjectDump, RunResults
 
+try:
+    import allure
+except ImportError:  # pragma: no cover - allure-pytest is a dependency
+    allure = None  # type: ignore[assignment]
+
 #: The report attribute (or user property) the plugin attaches its per-phase payload as.
 USER_PROPERTY: Final = "snapconf"
 #: Payload keys copied into the record as they are (the last phase that has one wins).
@@ -477,9 +482,7 @@ def attach_diagnostics(diagnostics: Mapping[str, Any]) -> int:
     each object's YAML (a Secret's data redacted) and each log become one attachment
     each. A no-op without allure-pytest's ``--alluredir``. Returns how many there were.
     """
-    try:
-        import allure
-    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+    if allure is None:  # pragma: no cover - allure-pytest is a dependency
         return 0
     kinds = allure.attachment_type
     count = 0

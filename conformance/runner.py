@@ -17,9 +17,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+import yaml
+
 from conformance import report, testbed_hook
 from conformance.paths import data_dir, default_profile
+from conformance.profile import ProfileError, load_profile
 from conformance.progress import Progress
+from conformance.report import markdown_command, report_command
 from conformance.report.publish import EXIT_BAD_INPUT as EXIT_USAGE
 from conformance.report.publish import EXIT_CONFORMANT as EXIT_OK
 from conformance.report.publish import EXIT_NOT_CONFORMANT
@@ -91,6 +96,8 @@ def pytest_args(
 
 def _check_arguments(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, found before any cluster is contacted."""
+    # here, not at the top: `snapconf report` loads this module and needs no kubernetes
+    # client (the plugin loads it)
     from conformance.plugin import AREAS
 
     if args.workers is not None and args.workers < 1:
@@ -105,6 +112,7 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return f"--manifests {args.manifests} is not a folder"
     prefix = getattr(args, "namespace_prefix", None)
     if prefix is not None:
+        # here, not at the top: no kubernetes client for `snapconf report` (see above)
         from conformance.actions import validate_namespace_prefix
 
         try:
@@ -112,6 +120,7 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         except ValueError as err:
             return f"--namespace-prefix: {err}"
     if args.manifests is not None:
+        # here, not at the top: no kubernetes client for `snapconf report` (see above)
         from conformance.preflight import check_manifests
 
         problems = check_manifests(Path(args.manifests))
@@ -126,8 +135,6 @@ def kubeconfig_problem(path: Path) -> str | None:
     The kubernetes client turns a malformed file into a YAML traceback; here it is one
     sentence naming the file and the line.
     """
-    import yaml
-
     if not path.is_file():
         return f"kubeconfig {path} does not exist"
     try:
@@ -172,11 +179,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import pytest
-
+    # here, not at the top: `snapconf report` loads this module and needs no kubernetes
+    # client; and tests replace conformance.kube.Kube, looked up here at each call
     from conformance import preflight
     from conformance.kube import Kube, KubeError
-    from conformance.profile import ProfileError, load_profile
     from conformance.resources import new_run_id, validate_run_id
 
     problem = _check_arguments(args)
@@ -273,8 +279,6 @@ def _interrupted_line(run_id: str, results_file: Path) -> str:
 
 def rebuild_report(args: argparse.Namespace) -> int:
     """``snapconf report RUN_DIR [--format html|markdown] [--allure] [--baseline FILE]``."""
-    from conformance.report import markdown_command, report_command
-
     allure = bool(getattr(args, "allure", False))
     baseline: Path | None = getattr(args, "baseline", None)
     if getattr(args, "format", "html") == "markdown":
@@ -293,6 +297,8 @@ def rebuild_report(args: argparse.Namespace) -> int:
 
 def cleanup(args: argparse.Namespace) -> int:
     """``snapconf cleanup --run-id ID | --all``: delete by the run label only."""
+    # here, not at the top: `snapconf report` loads this module and needs no kubernetes
+    # client; and tests replace conformance.kube.Kube, looked up here at each call
     from conformance.kube import ConfigError, Kube, KubeError, Unauthorized, Unreachable
     from conformance.resources import sweep, validate_run_id
 

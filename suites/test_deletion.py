@@ -5,17 +5,23 @@ from __future__ import annotations
 import pytest
 
 from conformance import expected
-from conformance.actions import ClusterActions, name_of
-from conformance.params import VOLUME_MODES
-from conformance.profile import Profile
+from conformance.actions import ClusterActions
+from conformance.objects import (
+    deletion_policy_of,
+    handle_of,
+    is_deleting,
+    is_ready,
+    snapshot_handle_of,
+)
+from conformance.params import EACH_VOLUME_MODE
 from conformance.waits import content_ready, pod_running
 
 pytestmark = pytest.mark.area("deletion")
 
 
 @pytest.mark.requires("persistence", "preProvisionedVolume")
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_delete_reclaim_removes_backend_volume(cluster: ClusterActions, mode: str) -> None:
+@EACH_VOLUME_MODE
+def test_delete_reclaim_removes_backend_volume(cluster: ClusterActions) -> None:
     """A Delete-reclaim PVC, once removed, leaves no backend volume behind.
 
     Its old volume handle, imported as a static PV, binds (the API cannot know) but no
@@ -23,15 +29,15 @@ def test_delete_reclaim_removes_backend_volume(cluster: ClusterActions, mode: st
     whose DeleteVolume reports success and deletes nothing lets the pod start. (Retain
     is the opposite: see test_static_pv_binds_existing_volume_and_keeps_data.)
     """
-    pvc = cluster.bound_pvc(mode=mode)
-    cluster.write_data(pvc, mode=mode)
+    pvc = cluster.bound_pvc()
+    cluster.write_data(pvc)
     old_pv = cluster.pv_of(pvc)
-    handle = old_pv["spec"]["csi"]["volumeHandle"]
+    handle = handle_of(old_pv)
     cluster.delete(pvc)
-    cluster.wait_gone(old_pv, op="pv-deleted")
+    cluster.wait_gone(old_pv)
 
-    ghost = cluster.import_volume(old_pv, mode=mode)
-    pod = cluster.consumer_pod(ghost, mode=mode)
+    ghost = cluster.import_volume(old_pv)
+    pod = cluster.consumer_pod(ghost)
     watched = cluster.refusal(pod, expected.MOUNT_OF_DELETED_VOLUME)
     assert watched.ever(pod_running) is None, (
         "the backend volume of a deleted Delete-reclaim PVC still exists: a pod mounted "
@@ -47,16 +53,16 @@ def test_delete_policy_removes_content_and_backend_snapshot(cluster: ClusterActi
     cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc, deletion_policy="Delete")
     content = cluster.content_of(snap)
-    handle = content["status"]["snapshotHandle"]
+    handle = snapshot_handle_of(content)
     cluster.delete(snap, op="snapshot-deleted")
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(content)
 
     reimport, settled = cluster.reimport_deleted(handle)
     assert not content_ready(settled), (
         "the backend snapshot of a deleted Delete-policy snapshot still exists: "
         f"importing its handle {handle} made a ready content"
     )
-    assert (reimport.get("status") or {}).get("readyToUse") is not True, (
+    assert not is_ready(reimport), (
         "the backend snapshot of a deleted Delete-policy snapshot still exists"
     )
 
@@ -70,16 +76,16 @@ def test_retain_policy_keeps_content_and_backend_snapshot(cluster: ClusterAction
     content = cluster.content_of(snap)
     cluster.delete(snap, op="snapshot-deleted")
 
-    kept = cluster.kube.get("VolumeSnapshotContent", name_of(content))
-    assert kept["spec"]["deletionPolicy"] == "Retain"
-    assert kept["metadata"].get("deletionTimestamp") is None, "a Retain content is being deleted"
-    imported, _ = cluster.import_snapshot(kept["status"]["snapshotHandle"])
-    ready = cluster.wait_ready(imported, op="preprovisioned-ready")
-    restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+    kept = cluster.get(content)
+    assert deletion_policy_of(kept) == "Retain"
+    assert not is_deleting(kept), "a Retain content is being deleted"
+    imported = cluster.import_snapshot(snapshot_handle_of(kept))
+    ready = cluster.wait_ready(imported.snapshot)
+    restored = cluster.wait_bound(cluster.restore(ready))
     assert cluster.read_data(restored).sha256 == written.sha256
     # still there after all that: Retain means until someone removes it
-    still = cluster.kube.get("VolumeSnapshotContent", name_of(content))
-    assert still["metadata"].get("deletionTimestamp") is None
+    still = cluster.get(content)
+    assert not is_deleting(still)
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -90,9 +96,9 @@ def test_snapshot_deleted_before_pvc(cluster: ClusterActions) -> None:
     content = cluster.content_of(snap)
     pv = cluster.pv_of(pvc)
     cluster.delete(snap)
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(content)
     cluster.delete(pvc)
-    cluster.wait_gone(pv, op="pv-deleted")
+    cluster.wait_gone(pv)
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -104,18 +110,17 @@ def test_pvc_deleted_before_snapshot(cluster: ClusterActions) -> None:
     content = cluster.content_of(snap)
     pv = cluster.pv_of(pvc)
     cluster.delete(pvc)
-    cluster.wait_gone(pv, op="pv-deleted")
-    restored = cluster.wait_bound(cluster.restore(snap), op="restore-bound")
+    cluster.wait_gone(pv)
+    restored = cluster.wait_bound(cluster.restore(snap))
     assert cluster.read_data(restored).sha256 == written.sha256
     cluster.delete(restored)
     cluster.delete(snap)
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(content)
 
 
 @pytest.mark.requires("snapshotDataSource")
-def test_pvc_deleted_while_restore_in_flight(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("wffcStorageClass")
+def test_pvc_deleted_while_restore_in_flight(cluster: ClusterActions) -> None:
     """Deleting the source PVC while a restore waits to be provisioned ends clean.
 
     The restore uses the WaitForFirstConsumer class, so it is certainly still waiting
@@ -123,9 +128,6 @@ def test_pvc_deleted_while_restore_in_flight(
     makes it provision, from the snapshot alone, with the data of snapshot time. Then
     the snapshot, its content and the restore go without anything stuck.
     """
-    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
-        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
@@ -134,13 +136,13 @@ def test_pvc_deleted_while_restore_in_flight(
     restore = cluster.restore(snap, late_binding=True)
     cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
     cluster.delete(pvc)
-    cluster.wait_gone(pv, op="pv-deleted")
+    cluster.wait_gone(pv)
     assert cluster.read_data(restore).sha256 == written.sha256, (
         "restored data sha256 differs from the source at snapshot time: the restore "
         "provisioned after its source was deleted lost the data"
     )
     restored_pv = cluster.pv_of(restore)
     cluster.delete(snap)
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(content)
     cluster.delete(restore)
-    cluster.wait_gone(restored_pv, op="pv-deleted")
+    cluster.wait_gone(restored_pv)

@@ -8,8 +8,17 @@ import pytest
 
 from conformance import expected
 from conformance.actions import ClusterActions, name_of
-from conformance.params import DELETION_POLICIES, VOLUME_MODES
-from conformance.profile import Profile
+from conformance.objects import (
+    bound_content_name,
+    bound_group_content_name,
+    deletion_policy_of,
+    handle_of,
+    is_deleting,
+    is_ready,
+    snapshot_handle_of,
+    uid_of,
+)
+from conformance.params import DELETION_POLICIES, EACH_VOLUME_MODE
 from conformance.timestamps import group_time_problems, snapshot_time_problems
 from conformance.units import parse_quantity
 from conformance.waits import content_ready, snapshot_ready
@@ -20,7 +29,7 @@ Obj = dict[str, Any]
 
 
 def _handle(cluster: ClusterActions, pvc: Obj) -> str:
-    return str(cluster.pv_of(pvc)["spec"]["csi"]["volumeHandle"])
+    return str(handle_of(cluster.pv_of(pvc)))
 
 
 @pytest.mark.requires("groupSnapshot")
@@ -41,19 +50,17 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
     volumes = {name_of(pvc): _handle(cluster, pvc) for pvc in claims}
     group = cluster.ready_group_snapshot(label, deletion_policy=policy)
     content = cluster.group_content_of(group)
-    vgsc = cluster.kube.get(
-        "VolumeGroupSnapshotClass", group["spec"]["volumeGroupSnapshotClassName"]
-    )
+    vgsc = cluster.class_of(group)
     skew = cluster.profile.timeouts.clock_skew
 
     status = group["status"]
-    assert status["readyToUse"] is True
-    assert status["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert is_ready(group)
+    assert bound_group_content_name(group) == name_of(content)
     assert "error" not in status, f"a ready group snapshot still reports {status.get('error')}"
     spec = content["spec"]
     ref = spec["volumeGroupSnapshotRef"]
     assert (ref["name"], ref["namespace"], ref["uid"]) == (
-        name_of(group), cluster.namespace, group["metadata"]["uid"],
+        name_of(group), cluster.namespace, uid_of(group),
     ), "the group content does not point back at its VolumeGroupSnapshot"  # fmt: skip
     assert spec["driver"] == cluster.profile.driver
     assert spec["volumeGroupSnapshotClassName"] == name_of(vgsc)
@@ -62,7 +69,7 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
         "the group content does not name exactly the volumes of the selected claims"
     )
     cstatus = content["status"]
-    assert cstatus["readyToUse"] is True
+    assert is_ready(content)
     assert "error" not in cstatus, f"a ready group content reports {cstatus['error']}"
     group_handle = cstatus.get("volumeGroupSnapshotHandle")
     assert group_handle, "the group content has no status.volumeGroupSnapshotHandle"
@@ -94,24 +101,24 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
         member_content = cluster.content_of(member)
         info = by_volume[volumes[claim]]
         mstatus = member["status"]
-        assert mstatus["readyToUse"] is True
-        assert mstatus["boundVolumeSnapshotContentName"] == name_of(member_content)
+        assert is_ready(member)
+        assert bound_content_name(member) == name_of(member_content)
         assert "error" not in mstatus, f"member {name_of(member)} reports {mstatus.get('error')}"
         assert mstatus.get("volumeGroupSnapshotName") == name_of(group), (
             f"member {name_of(member)} does not name its group in status.volumeGroupSnapshotName"
         )
         mref = member_content["spec"]["volumeSnapshotRef"]
         assert (mref["name"], mref["namespace"], mref["uid"]) == (
-            name_of(member), cluster.namespace, member["metadata"]["uid"],
+            name_of(member), cluster.namespace, uid_of(member),
         ), f"the content of member {name_of(member)} does not point back at it"  # fmt: skip
         assert member_content["spec"]["driver"] == cluster.profile.driver
-        assert member_content["spec"]["deletionPolicy"] == policy
+        assert deletion_policy_of(member_content) == policy
         assert member_content["spec"]["source"].get("volumeHandle") == volumes[claim], (
             f"the content of the member of claim {claim} names another volume"
         )
         assert member_content["spec"].get("sourceVolumeMode") == "Filesystem"
         mcstatus = member_content["status"]
-        assert mcstatus["readyToUse"] is True
+        assert is_ready(member_content)
         assert mcstatus.get("snapshotHandle") == info["snapshotHandle"], (
             f"the content of the member of claim {claim} holds snapshot handle "
             f"{mcstatus.get('snapshotHandle')!r}, the group content maps its volume to "
@@ -132,10 +139,8 @@ def test_group_snapshot_binds_one_member_per_claim(cluster: ClusterActions, poli
 
 
 @pytest.mark.requires("groupSnapshot", "snapshotDataSource")
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_group_members_restore_their_own_data_of_one_moment(
-    cluster: ClusterActions, mode: str
-) -> None:
+@EACH_VOLUME_MODE
+def test_group_members_restore_their_own_data_of_one_moment(cluster: ClusterActions) -> None:
     """Each member restores its own claim's data of the cut, not later data, not its peer's.
 
     v1 is written to each claim, the group is cut, v2 is written to each; the restore of
@@ -143,20 +148,19 @@ def test_group_members_restore_their_own_data_of_one_moment(
     up) nor its own v2 (not a point in time).
     """
     label = cluster.group_label()
-    claims = [cluster.bound_pvc(mode=mode, labels=label) for _ in range(2)]
-    before = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
+    before = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
     group = cluster.ready_group_snapshot(label)
-    after = {name_of(pvc): cluster.write_data(pvc, mode=mode) for pvc in claims}
+    after = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}
     members = cluster.members_by_claim(group)
     assert sorted(members) == sorted(before), (
         f"the group's members are of claims {sorted(members)}, expected {sorted(before)}"
     )
 
     restored = {
-        claim: cluster.wait_bound(cluster.restore(member, mode=mode), op="restore-bound")
-        for claim, member in members.items()
+        claim: cluster.wait_bound(cluster.restore(member)) for claim, member in members.items()
     }
-    got = {claim: cluster.read_data(pvc, mode=mode).sha256 for claim, pvc in restored.items()}
+    got = {claim: cluster.read_data(pvc).sha256 for claim, pvc in restored.items()}
     for claim, sha in got.items():
         [other] = [c for c in before if c != claim]
         assert sha != "missing", f"the restore of the member of claim {claim} is empty"
@@ -188,11 +192,11 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
     content = cluster.group_content_of(group)
     members = cluster.member_snapshots(group)
     member_contents = [cluster.content_of(member) for member in members]
-    handles = [str(c["status"]["snapshotHandle"]) for c in member_contents]
+    handles = [str(snapshot_handle_of(c)) for c in member_contents]
     assert len(members) == 2, f"the group has {len(members)} member VolumeSnapshots, not 2"
 
     cluster.delete(group, op="group-snapshot-deleted")
-    cluster.wait_gone(content, op="group-content-deleted")
+    cluster.wait_gone(content)
     for member in members:
         cluster.wait_gone(member, op="member-snapshot-deleted")
     for member_content in member_contents:
@@ -204,7 +208,7 @@ def test_delete_policy_group_removes_members_and_backend(cluster: ClusterActions
             "the backend snapshot of a member of a deleted Delete-policy group still "
             f"exists: importing its handle {handle} made a ready content"
         )
-        assert (reimport.get("status") or {}).get("readyToUse") is not True, (
+        assert not is_ready(reimport), (
             f"the backend snapshot {handle} of a member of a deleted Delete-policy group "
             "still exists"
         )
@@ -219,27 +223,25 @@ def test_retain_policy_group_keeps_contents_and_backend(cluster: ClusterActions)
     imported as a pre-provisioned content, restores the data its claim held at the cut.
     """
     retained = cluster.retained_group_snapshot()
-    kept = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
-    assert kept["spec"]["deletionPolicy"] == "Retain"
-    assert kept["metadata"].get("deletionTimestamp") is None, (
-        "the content of a deleted Retain group is being deleted"
-    )
+    kept = cluster.get(retained.content)
+    assert deletion_policy_of(kept) == "Retain"
+    assert not is_deleting(kept), "the content of a deleted Retain group is being deleted"
     for claim, member_content in retained.member_contents.items():
-        still = cluster.kube.get("VolumeSnapshotContent", name_of(member_content))
-        assert still["metadata"].get("deletionTimestamp") is None, (
+        still = cluster.get(member_content)
+        assert not is_deleting(still), (
             f"the content of the member of claim {claim} of a deleted Retain group is being deleted"
         )
 
     for claim, handle in retained.snapshot_handles.items():
-        imported, _ = cluster.import_snapshot(handle)
-        ready = cluster.wait_ready(imported, op="preprovisioned-ready")
-        restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+        imported = cluster.import_snapshot(handle)
+        ready = cluster.wait_ready(imported.snapshot)
+        restored = cluster.wait_bound(cluster.restore(ready))
         assert cluster.read_data(restored).sha256 == retained.written[claim].sha256, (
             f"the retained member of claim {claim} (handle {handle}) restores other data "
             "than its claim held at the group cut"
         )
-    again = cluster.kube.get("VolumeGroupSnapshotContent", name_of(retained.content))
-    assert again["metadata"].get("deletionTimestamp") is None
+    again = cluster.get(retained.content)
+    assert not is_deleting(again)
 
 
 @pytest.mark.requires("groupSnapshot", "preProvisionedSnapshot")
@@ -252,19 +254,19 @@ def test_preprovisioned_group_snapshot_binds_and_becomes_ready(cluster: ClusterA
     group handle, ready, no error, a creation time not before the original cut was asked.
     """
     retained = cluster.retained_group_snapshot()
-    group, content = cluster.import_group_snapshot(
+    imported = cluster.import_group_snapshot(
         retained.group_handle, list(retained.snapshot_handles.values())
     )
-    ready = cluster.wait_group_ready(group, op="preprovisioned-group-ready")
-    content = cluster.kube.get("VolumeGroupSnapshotContent", name_of(content))
+    ready = cluster.wait_group_ready(imported.group)
+    content = cluster.get(imported.content)
 
-    assert ready["status"]["boundVolumeGroupSnapshotContentName"] == name_of(content)
+    assert bound_group_content_name(ready) == name_of(content)
     assert "error" not in ready["status"], f"the imported group reports {ready['status']}"
-    assert content["spec"]["volumeGroupSnapshotRef"].get("uid") == ready["metadata"]["uid"], (
+    assert content["spec"]["volumeGroupSnapshotRef"].get("uid") == uid_of(ready), (
         "the imported group content is not bound to the VolumeGroupSnapshot naming it"
     )
     status = content["status"]
-    assert status["readyToUse"] is True
+    assert is_ready(content)
     assert status.get("volumeGroupSnapshotHandle") == retained.group_handle
     assert "error" not in status, f"the imported group content reports {status['error']}"
     times = group_time_problems(
@@ -286,7 +288,7 @@ def test_member_snapshot_stays_while_its_group_exists(cluster: ClusterActions) -
         cluster.bound_pvc(labels=label)
     group = cluster.ready_group_snapshot(label)
     member = next(iter(cluster.members_by_claim(group).values()))
-    handle = cluster.content_of(member)["status"]["snapshotHandle"]
+    handle = snapshot_handle_of(cluster.content_of(member))
 
     cluster.delete(member, wait=False)
     watched = cluster.refusal(member, expected.MEMBER_DELETED_ALONE, whole_window=True)
@@ -324,9 +326,8 @@ def test_group_snapshot_with_missing_class_reports_error(cluster: ClusterActions
 
 
 @pytest.mark.requires("groupSnapshot", "snapshotDataSource")
-def test_group_deleted_while_a_member_restore_waits_ends_clean(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("wffcStorageClass")
+def test_group_deleted_while_a_member_restore_waits_ends_clean(cluster: ClusterActions) -> None:
     """A group deleted while a restore from its member waits is held, and ends clean.
 
     The restore uses the WaitForFirstConsumer class and no pod yet, so it stays Pending,
@@ -334,9 +335,6 @@ def test_group_deleted_while_a_member_restore_waits_ends_clean(
     (SnapshotDeletePending) and the group stays; once a pod uses the restore, it binds
     with its claim's data of the cut, and then the group and its members go.
     """
-    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
-        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     label = cluster.group_label()
     claims = [cluster.bound_pvc(labels=label) for _ in range(2)]
     before = {name_of(pvc): cluster.write_data(pvc) for pvc in claims}

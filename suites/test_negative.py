@@ -14,6 +14,7 @@ import pytest
 from conformance import expected
 from conformance.actions import ClusterActions
 from conformance.kube import Invalid
+from conformance.objects import phase_of, volume_name_of
 from conformance.waits import pvc_bound, snapshot_ready
 
 pytestmark = [pytest.mark.area("negative"), pytest.mark.requires("snapshotDataSource")]
@@ -35,8 +36,8 @@ def _assert_restore_refused(
     watched = cluster.refusal(pvc, refusal)
     assert watched.ever(pvc_bound) is None, f"{refusal.case}: the PVC was bound"
     current = cluster.get(pvc)
-    assert current["status"]["phase"] == "Pending", f"{refusal.case}: the PVC is not Pending"
-    assert not current["spec"].get("volumeName"), f"{refusal.case}: a volume was bound"
+    assert phase_of(current) == "Pending", f"{refusal.case}: the PVC is not Pending"
+    assert not volume_name_of(current), f"{refusal.case}: a volume was bound"
     assert watched.said, watched.missing()
 
 
@@ -62,8 +63,7 @@ def test_snapshot_with_class_of_other_driver_reports_error(cluster: ClusterActio
     """
     pvc = cluster.bound_pvc()
     other = cluster.foreign_snapshot_class()
-    snap = cluster.snapshot(pvc, snapshot_class=other)
-    cluster.mark_broken(snap)
+    snap = cluster.snapshot(pvc, snapshot_class=other, broken=True)
     watched = cluster.refusal(snap, expected.SNAPSHOT_OF_CLASS_WITHOUT_DRIVER, whole_window=True)
     assert watched.ever(snapshot_ready) is None, "a snapshot of a driver nobody serves became ready"
     assert watched.said, watched.missing()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance.actions import ClusterActions, name_of, revision
-from conformance.profile import Profile
+from conformance.actions import ClusterActions, revision
+from conformance.objects import error_of, finalizers_of, phase_of
 from conformance.waits import TOMBSTONE, has_deletion_timestamp, has_finalizer, snapshot_ready
 
 pytestmark = pytest.mark.area("protection")
@@ -22,17 +22,15 @@ def test_pvc_in_use_by_pod_is_kept_until_pod_is_gone(cluster: ClusterActions) ->
     """A PVC deleted while a pod uses it stays Bound, on pvc-protection, until the pod goes."""
     pvc = cluster.bound_pvc()
     pod = cluster.start_pod(pvc)
-    cluster.kube.delete("PersistentVolumeClaim", pvc["metadata"]["name"], cluster.namespace)
+    cluster.request_delete(pvc)
     held = cluster.wait_for(
         pvc, lambda o: bool(o and o["metadata"].get("deletionTimestamp")), op="pvc-terminating"
     )
-    assert PVC_PROTECTION in held["metadata"].get("finalizers", []), (
-        "PVC lost its protection finalizer"
-    )
-    assert cluster.get(pod)["status"]["phase"] == "Running"
-    assert cluster.get(pvc)["status"]["phase"] == "Bound", "an in-use PVC stopped being Bound"
-    cluster.delete(pod, op="pod-deleted")
-    cluster.wait_gone(pvc, op="pvc-deleted")
+    assert PVC_PROTECTION in finalizers_of(held), "PVC lost its protection finalizer"
+    assert phase_of(cluster.get(pod)) == "Running"
+    assert phase_of(cluster.get(pvc)) == "Bound", "an in-use PVC stopped being Bound"
+    cluster.delete(pod)
+    cluster.wait_gone(pvc)
 
 
 @pytest.mark.requires("snapshotDataSource")
@@ -83,10 +81,10 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
         pvc, has_finalizer(PVC_AS_SOURCE), op="pvc-protected", since=before,
         timeout=cluster.profile.timeouts.snapshot_ready,
     )  # fmt: skip
-    cluster.kube.delete("PersistentVolumeClaim", name_of(pvc), cluster.namespace)
+    cluster.request_delete(pvc)
     ready = cluster.wait_ready(snap)
-    assert ready["status"].get("error") is None, f"snapshot error: {ready['status']['error']}"
-    cluster.wait_gone(pvc, op="pvc-deleted")
+    assert error_of(ready) is None, f"snapshot error: {error_of(ready)}"
+    cluster.wait_gone(pvc)
 
     history = cluster.history(pvc, since=before)
     cut = next((s for s in cluster.history(snap, since=before) if snapshot_ready(s)), ready)
@@ -97,16 +95,15 @@ def test_source_pvc_deleted_while_snapshot_is_created_is_deferred(
         f"the source PVC lost {PVC_AS_SOURCE} (revision {revision(released)}) before its "
         f"snapshot was ready (revision {revision(cut)})"
     )
-    restored = cluster.wait_bound(cluster.restore(ready), op="restore-bound")
+    restored = cluster.wait_bound(cluster.restore(ready))
     assert cluster.read_data(restored).sha256 == written.sha256, (
         "restored data sha256 differs from the source: the source went before the snapshot"
     )
 
 
 @pytest.mark.requires("snapshotDataSource")
-def test_snapshot_held_while_restore_pending_then_released(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("wffcStorageClass")
+def test_snapshot_held_while_restore_pending_then_released(cluster: ClusterActions) -> None:
     """A snapshot a restore still waits on is not removed; once the restore goes, it goes.
 
     The restore uses the WaitForFirstConsumer class and no pod, so it stays Pending: being
@@ -114,9 +111,6 @@ def test_snapshot_held_while_restore_pending_then_released(
     ``volumesnapshot-as-source-protection``; when the pending restore is deleted, the
     snapshot and its content go and nothing is stuck on a finalizer.
     """
-    if profile.wffc_storage_class is None:  # before `cluster` makes a namespace for nothing
-        pytest.skip("the profile names no WaitForFirstConsumer StorageClass")
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
     snap = cluster.ready_snapshot(pvc)
     content = cluster.content_of(snap)
@@ -128,15 +122,15 @@ def test_snapshot_held_while_restore_pending_then_released(
 
     restore = cluster.restore(snap, late_binding=True)
     cluster.wait_for_event(restore, reason="WaitForFirstConsumer")
-    cluster.kube.delete("VolumeSnapshot", name_of(snap), cluster.namespace)
+    cluster.request_delete(snap)
     held = cluster.wait_for(snap, has_deletion_timestamp, op="snapshot-terminating")
-    assert SNAPSHOT_AS_SOURCE in (held["metadata"].get("finalizers") or []), (
+    assert SNAPSHOT_AS_SOURCE in finalizers_of(held), (
         "a snapshot a pending restore depends on is not protected by "
         f"{SNAPSHOT_AS_SOURCE}: {held['metadata'].get('finalizers')}"
     )
-    assert cluster.get(restore)["status"].get("phase") == "Pending"
+    assert phase_of(cluster.get(restore)) == "Pending"
     assert cluster.get_or_none(snap) is not None, "the snapshot went while a restore was pending"
 
     cluster.delete(restore, op="pvc-deleted")
-    cluster.wait_gone(snap, op="snapshot-deleted")
-    cluster.wait_gone(content, op="content-deleted")
+    cluster.wait_gone(snap)
+    cluster.wait_gone(content)

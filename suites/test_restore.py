@@ -6,25 +6,24 @@ import pytest
 
 from conformance import expected
 from conformance.actions import ClusterActions
-from conformance.params import VOLUME_MODES
-from conformance.profile import Profile
-from conformance.units import parse_quantity
+from conformance.objects import capacity_of, phase_of, restore_size_of
+from conformance.params import EACH_VOLUME_MODE
 from conformance.waits import pvc_bound
 
 pytestmark = [pytest.mark.area("restore"), pytest.mark.requires("snapshotDataSource")]
 
 
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_restore_holds_data_at_snapshot_time(cluster: ClusterActions, mode: str) -> None:
+@EACH_VOLUME_MODE
+def test_restore_holds_data_at_snapshot_time(cluster: ClusterActions) -> None:
     """Overwriting the source after the snapshot does not change what a restore holds."""
-    pvc = cluster.bound_pvc(mode=mode)
-    before = cluster.write_data(pvc, mode=mode)
+    pvc = cluster.bound_pvc()
+    before = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    after = cluster.write_data(pvc, mode=mode)
+    after = cluster.write_data(pvc)
     assert after.sha256 != before.sha256, "the second random payload equals the first"
 
-    restored = cluster.wait_bound(cluster.restore(snap, mode=mode), op="restore-bound")
-    got = cluster.read_data(restored, mode=mode)
+    restored = cluster.wait_bound(cluster.restore(snap))
+    got = cluster.read_data(restored)
     assert got.sha256 != "missing", "restored data sha256 missing: the restored volume is empty"
     assert got.sha256 != after.sha256, (
         "restored data sha256 differs from the source at snapshot time: the restore holds "
@@ -33,71 +32,61 @@ def test_restore_holds_data_at_snapshot_time(cluster: ClusterActions, mode: str)
     assert got.sha256 == before.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
-    assert cluster.read_data(pvc, mode=mode).sha256 == after.sha256, "the source lost its new data"
+    assert cluster.read_data(pvc).sha256 == after.sha256, "the source lost its new data"
 
 
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_restore_at_exact_restore_size(cluster: ClusterActions, mode: str) -> None:
+@EACH_VOLUME_MODE
+def test_restore_at_exact_restore_size(cluster: ClusterActions) -> None:
     """A restore requesting exactly status.restoreSize binds and holds the data."""
-    pvc = cluster.bound_pvc(mode=mode)
-    written = cluster.write_data(pvc, mode=mode)
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    size = parse_quantity(snap["status"]["restoreSize"])
-    restored = cluster.wait_bound(cluster.restore(snap, size=size, mode=mode), op="restore-bound")
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= size, (
-        "the restored capacity is smaller than restoreSize"
-    )
-    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
+    size = restore_size_of(snap)
+    restored = cluster.wait_bound(cluster.restore(snap, size=size))
+    assert capacity_of(restored) >= size, "the restored capacity is smaller than restoreSize"
+    assert cluster.read_data(restored).sha256 == written.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
 
 
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_restore_to_larger_size(cluster: ClusterActions, mode: str) -> None:
+@EACH_VOLUME_MODE
+def test_restore_to_larger_size(cluster: ClusterActions, volume_mode: str) -> None:
     """A larger restore gets the larger capacity (PVC, PV; a Block device) and intact data."""
-    pvc = cluster.bound_pvc(mode=mode)
-    written = cluster.write_data(pvc, mode=mode)
+    pvc = cluster.bound_pvc()
+    written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    larger = 2 * parse_quantity(snap["status"]["restoreSize"])
-    restored = cluster.wait_bound(cluster.restore(snap, size=larger, mode=mode), op="restore-bound")
+    larger = 2 * restore_size_of(snap)
+    restored = cluster.wait_bound(cluster.restore(snap, size=larger))
 
-    assert parse_quantity(restored["status"]["capacity"]["storage"]) >= larger, (
+    assert capacity_of(restored) >= larger, (
         "a restore to a larger size got a smaller capacity than requested"
     )
-    assert parse_quantity(cluster.pv_of(restored)["spec"]["capacity"]["storage"]) >= larger, (
+    assert capacity_of(cluster.pv_of(restored)) >= larger, (
         "a restore to a larger size got a PV smaller than requested"
     )
-    assert cluster.read_data(restored, mode=mode).sha256 == written.sha256, (
+    assert cluster.read_data(restored).sha256 == written.sha256, (
         "restored data sha256 differs from the source at snapshot time"
     )
-    if mode == "Block":
-        assert cluster.visible_capacity(restored, mode=mode) >= larger, (
-            "the restored device is not larger"
-        )
+    if volume_mode == "Block":
+        assert cluster.visible_capacity(restored) >= larger, "the restored device is not larger"
 
 
-def test_restored_filesystem_grows_to_larger_size(
-    profile: Profile, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.requires_profile("fsResizeFromSource")
+def test_restored_filesystem_grows_to_larger_size(cluster: ClusterActions) -> None:
     """A file system restored into a larger volume is grown to the volume's size.
 
     Its own test so that a driver declaring ``FSResizeFromSourceNotSupported`` skips just
     this check, for the reason e2e skips "should provision correct filesystem size when
     restoring snapshot to larger size pvc"; the capacity and data checks still run above.
-    The skip comes before ``cluster`` is asked for: that fixture makes (and teardown
-    deletes) a namespace, about 5 s of cluster time for a test that then does nothing.
+    The ``requires_profile`` skip comes before ``cluster`` is set up: that fixture makes
+    (and teardown deletes) a namespace, about 5 s of cluster time for a test that then
+    does nothing.
     """
-    if profile.has("FSResizeFromSourceNotSupported"):
-        pytest.skip(
-            "the profile declares FSResizeFromSourceNotSupported: the driver does not grow "
-            "a file system restored to a larger size"
-        )
-    cluster: ClusterActions = request.getfixturevalue("cluster")
     pvc = cluster.bound_pvc()
     cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    larger = 2 * parse_quantity(snap["status"]["restoreSize"])
-    restored = cluster.wait_bound(cluster.restore(snap, size=larger), op="restore-bound")
+    larger = 2 * restore_size_of(snap)
+    restored = cluster.wait_bound(cluster.restore(snap, size=larger))
     seen = cluster.visible_capacity(restored)
     assert seen >= larger * 0.9, f"the restored filesystem has {seen} bytes, asked {larger}"
 
@@ -107,33 +96,33 @@ def test_restore_smaller_than_restore_size_does_not_bind(cluster: ClusterActions
     pvc = cluster.bound_pvc()
     written = cluster.write_data(pvc)
     snap = cluster.ready_snapshot(pvc)
-    size = parse_quantity(snap["status"]["restoreSize"])
+    size = restore_size_of(snap)
     too_small = cluster.restore(snap, size=max(size // 2, 1))
     watched = cluster.refusal(too_small, expected.RESTORE_SMALLER_THAN_RESTORE_SIZE)
     assert watched.ever(pvc_bound) is None, "a restore smaller than restoreSize was bound"
     assert watched.said, watched.missing()
-    assert cluster.get(too_small)["status"]["phase"] == "Pending"
+    assert phase_of(cluster.get(too_small)) == "Pending"
     assert cluster.read_data(pvc).sha256 == written.sha256, "the source lost its data"
 
 
-@pytest.mark.parametrize("mode", VOLUME_MODES)
-def test_restore_of_each_snapshot_gives_its_own_data(cluster: ClusterActions, mode: str) -> None:
+@EACH_VOLUME_MODE
+def test_restore_of_each_snapshot_gives_its_own_data(cluster: ClusterActions) -> None:
     """Snapshots taken between writes each restore the data of their own moment.
 
     v1, snapshot A, v2, snapshot B, v3: A holds v1 and B holds v2, never the source's
     current v3 nor each other's data.
     """
-    pvc = cluster.bound_pvc(mode=mode)
-    first = cluster.write_data(pvc, mode=mode)
+    pvc = cluster.bound_pvc()
+    first = cluster.write_data(pvc)
     snap_first = cluster.ready_snapshot(pvc)
-    second = cluster.write_data(pvc, mode=mode)
+    second = cluster.write_data(pvc)
     snap_second = cluster.ready_snapshot(pvc)
-    third = cluster.write_data(pvc, mode=mode)
+    third = cluster.write_data(pvc)
     restored = {
-        "first": cluster.wait_bound(cluster.restore(snap_first, mode=mode), op="restore-bound"),
-        "second": cluster.wait_bound(cluster.restore(snap_second, mode=mode), op="restore-bound"),
+        "first": cluster.wait_bound(cluster.restore(snap_first)),
+        "second": cluster.wait_bound(cluster.restore(snap_second)),
     }
-    got = {which: cluster.read_data(pvc_, mode=mode).sha256 for which, pvc_ in restored.items()}
+    got = {which: cluster.read_data(pvc_).sha256 for which, pvc_ in restored.items()}
     assert got["first"] != second.sha256, (
         "restored data sha256 differs from the source at snapshot time: the first snapshot "
         "restored the data of the second"
@@ -152,7 +141,7 @@ def test_snapshots_of_two_volumes_restore_their_own_data(cluster: ClusterActions
     sources = [cluster.bound_pvc(), cluster.bound_pvc()]
     written = [cluster.write_data(pvc) for pvc in sources]
     snaps = [cluster.ready_snapshot(pvc) for pvc in sources]
-    restored = [cluster.wait_bound(cluster.restore(s), op="restore-bound") for s in snaps]
+    restored = [cluster.wait_bound(cluster.restore(s)) for s in snaps]
     got = [cluster.read_data(pvc).sha256 for pvc in restored]
     assert got == [w.sha256 for w in written], (
         "restored data sha256 differs from the source at snapshot time: a snapshot holds "
@@ -167,7 +156,7 @@ def test_parallel_restores_hold_same_data(cluster: ClusterActions) -> None:
     snap = cluster.ready_snapshot(pvc)
     restores = [cluster.restore(snap) for _ in range(3)]
     for restored in restores:
-        cluster.wait_bound(restored, op="restore-bound")
+        cluster.wait_bound(restored)
     sums = [cluster.read_data(r).sha256 for r in restores]
     assert sums == [written.sha256] * len(restores), (
         "restored data sha256 differs from the source at snapshot time"
@@ -197,7 +186,7 @@ def test_restore_in_another_volume_mode_needs_permission(cluster: ClusterActions
     allowed = cluster.restore(snap, mode="Block")
     answer = cluster.refusal(allowed, expected.DRIVER_REFUSES_VOLUME_MODE_CHANGE)
     if answer.said is None:  # the driver converts: the restore binds
-        cluster.wait_bound(allowed, op="restore-bound")
+        cluster.wait_bound(allowed)
     else:
         assert not expected.VOLUME_MODE_CHANGE.says(answer.said), (
             f"the annotated content still refuses the volume mode change: {answer.said}"

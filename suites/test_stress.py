@@ -22,5 +22,5 @@ def test_many_volumes_many_snapshots(cluster: ClusterActions) -> None:
     restores = [[cluster.restore(s) for s in row] for row in snaps]
     for i, row in enumerate(restores):
         for restored in row:
-            cluster.wait_bound(restored, op="restore-bound")
+            cluster.wait_bound(restored)
             assert cluster.read_data(restored).sha256 == sums[i]

@@ -136,3 +136,87 @@ def test_the_benchmarks_are_not_in_the_core_or_the_extra() -> None:
     assert not (CORE / "bench").exists()
     assert not (EXTRA / "bench").exists()
     assert (BENCH / "__init__.py").is_file()
+
+
+# ---------------------------------------------------------------- the core's one-way chains
+
+CHAINS = {
+    "the core": ["kube", "waits", "resources", "actions", "plugin"],
+    "conformance.kube": [
+        "kube.kinds",
+        "kube.errors",
+        "kube.retry",
+        "kube.transport",
+        "kube.client",
+    ],
+    "conformance.profile": [
+        "profile.model",
+        "profile.validation",
+        "profile.snapconf",
+        "profile.e2e",
+        "profile.load",
+    ],
+    "conformance.actions": [
+        "actions.base",
+        "actions.claims",
+        "actions.pods",
+        "actions.snapshots",
+        "actions.groups",
+    ],
+}
+
+
+def _files(dotted: str) -> list[Path]:
+    """The source files of ``conformance.<dotted>``: a module, or a package's modules."""
+    path = CORE.joinpath(*dotted.split("."))
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_each_chain_imports_one_way(chain: str) -> None:
+    """A layer imports only the layers before it (``kube`` <- ``waits`` <- ... <- ``plugin``)."""
+    layers = CHAINS[chain]
+    for i, layer in enumerate(layers):
+        files = _files(layer)
+        assert files, f"{layer}: no such module"
+        assert all(f.is_file() for f in files), f"{layer}: no such module"
+        for path in files:
+            names = imported(path)
+            for later in layers[i + 1 :]:
+                assert not under(names, f"conformance.{later}"), (
+                    f"{path.relative_to(REPO)} imports conformance.{later}, a later layer"
+                )
+
+
+def test_the_typed_accessors_stand_on_kube_alone() -> None:
+    """``objects`` reads dicts: it may import ``kube`` and ``units``, nothing that acts."""
+    names = {n for n in imported(CORE / "objects.py") if n.startswith("conformance")}
+    assert all(n.startswith(("conformance.kube", "conformance.units")) for n in names), names
+
+
+# ---------------------------------------------------------------- imports at the top
+
+#: The modules that may import inside functions: ``snapconf --help`` loads ``cli`` only,
+#: and ``snapconf report`` loads ``runner`` without the kubernetes client.
+LAZY = {CORE / "cli.py", CORE / "runner.py"}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(set(CORE.rglob("*.py")) - SEAMS), ids=lambda p: str(p.relative_to(REPO))
+)
+def test_the_core_imports_at_the_top_but_where_a_command_stays_fast(path: Path) -> None:
+    """An import inside a function is in ``cli`` or ``runner``, under a comment saying why."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for fn in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            where = f"{path.relative_to(REPO)}:{node.lineno}"
+            assert path in LAZY, f"{where}: import at the top of the module"
+            first = node.lineno - 1
+            while first > 0 and lines[first - 1].strip().startswith(("from ", "import ")):
+                first -= 1  # a block of imports shares one comment
+            comment = "\n".join(lines[max(first - 3, 0) : first])
+            assert "not at the top" in comment, f"{where}: say why it is not at the top"

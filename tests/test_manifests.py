@@ -1,5 +1,5 @@
 """The built-in templates, the override folder, the error messages, and that every
-``render(...)`` call in actions.py passes exactly the variables its template names."""
+``render(...)`` call in the actions package passes exactly the variables its template names."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from jinja2 import meta
 from conformance.manifests import Renderer, RenderError
 from conformance.paths import data_dir
 
-ACTIONS = Path(__file__).resolve().parent.parent / "conformance" / "actions.py"
+ACTIONS = Path(__file__).resolve().parent.parent / "conformance" / "actions"
 DEFAULT_DIR = data_dir("manifests")
 
 PVC_ARGS: dict[str, Any] = {
@@ -778,11 +778,19 @@ def test_override_must_render_one_object(tmp_path: Path, text: str, problem: str
         Renderer(tmp_path).render("namespace", name="ns")
 
 
-# ------------------------------------------------------------ actions.py and templates in step
+# ------------------------------------------------------------ actions and templates in step
 
 
-def _render_calls() -> list[tuple[int, str, set[str]]]:
-    tree = ast.parse(ACTIONS.read_text(encoding="utf-8"), filename=str(ACTIONS))
+def _render_calls() -> list[tuple[str, str, set[str]]]:
+    calls = []
+    for module in sorted(ACTIONS.glob("*.py")):
+        calls += _render_calls_in(module)
+    return calls
+
+
+def _render_calls_in(module: Path) -> list[tuple[str, str, set[str]]]:
+    tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+    where = f"actions/{module.name}"
     calls = []
     for node in ast.walk(tree):
         if (
@@ -794,10 +802,10 @@ def _render_calls() -> list[tuple[int, str, set[str]]]:
             and isinstance(node.args[0].value, str)
         ):
             assert all(kw.arg is not None for kw in node.keywords), (
-                f"actions.py:{node.lineno}: render(**...) hides which variables it passes"
+                f"{where}:{node.lineno}: render(**...) hides which variables it passes"
             )
             names = {kw.arg for kw in node.keywords if kw.arg is not None}
-            calls.append((node.lineno, node.args[0].value, names))
+            calls.append((f"{where}:{node.lineno}", node.args[0].value, names))
     return calls
 
 
@@ -810,13 +818,13 @@ def _template_variables(path: Path) -> set[str]:
 
 def test_actions_render_calls_match_templates() -> None:
     calls = _render_calls()
-    assert calls, "found no render(...) calls in actions.py"
-    for lineno, kind, passed in calls:
+    assert calls, "found no render(...) calls in conformance/actions/"
+    for where, kind, passed in calls:
         path = DEFAULT_DIR / f"{kind}.yaml.j2"
-        assert path.is_file(), f"actions.py:{lineno}: no {kind}.yaml.j2"
+        assert path.is_file(), f"{where}: no {kind}.yaml.j2"
         expected = _template_variables(path)
         assert passed == expected, (
-            f"actions.py:{lineno} render({kind!r}): "
+            f"{where} render({kind!r}): "
             f"missing {sorted(expected - passed)}, unused {sorted(passed - expected)}"
         )
 

@@ -452,6 +452,82 @@ def test_unknown_capability_in_requires_is_a_usage_error(
     assert "passed" not in result.stdout.str()
 
 
+def test_requires_profile_skips_before_fixtures_with_the_excused_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    """A profile without a WaitForFirstConsumer class skips at setup: no cluster is made."""
+    text = profile_text().replace("wffcStorageClass: {name: csi-hostpath-sc-wffc}\n", "")
+    profile = pytester.path / "profile.yaml"
+    profile.write_text(text, encoding="utf-8")
+    pytester.makepyfile(
+        test_needs="""
+        import pytest
+
+        @pytest.mark.requires_profile("wffcStorageClass")
+        def test_late(kube, cluster):
+            pass
+
+        @pytest.mark.requires_profile("fsResizeFromSource")
+        def test_grows(kube, cluster):
+            pass
+        """
+    )
+    result = run(pytester, "--profile", str(profile), "-rs", "--strict-markers")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED [[]1[]] *: the profile names no WaitForFirstConsumer StorageClass",
+            "SKIPPED [[]1[]] *: the profile declares FSResizeFromSourceNotSupported: *",
+        ]
+    )
+
+
+def test_requires_profile_runs_when_the_profile_has_it(pytester: pytest.Pytester) -> None:
+    profile = write_profile(pytester, FSResizeFromSourceNotSupported=False)
+    pytester.makepyfile(
+        test_needs="""
+        import pytest
+
+        @pytest.mark.requires_profile("wffcStorageClass", "fsResizeFromSource")
+        def test_x():
+            pass
+        """
+    )
+    run(pytester, "--profile", str(profile)).assert_outcomes(passed=1)
+
+
+def test_unknown_requires_profile_need_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_needs="""
+        import pytest
+
+        @pytest.mark.requires_profile("wffcClass")
+        def test_x():
+            pass
+        """
+    )
+    result = run(pytester, "--collect-only")
+    usage_error(result, "test_needs.py::test_x: requires_profile names unknown need 'wffcClass'*")
+
+
+def test_volume_mode_is_filesystem_unless_parametrized(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_modes="""
+        import pytest
+
+        from conformance.params import VOLUME_MODES
+
+        def test_default(volume_mode):
+            assert volume_mode == "Filesystem"
+
+        @pytest.mark.parametrize("volume_mode", VOLUME_MODES, indirect=True)
+        def test_each(volume_mode, request):
+            assert volume_mode == {"fs": "Filesystem", "block": "Block"}[request.node.callspec.id]
+        """
+    )
+    run(pytester, "-v").assert_outcomes(passed=3)
+
+
 # ---------------------------------------------------------------- --area
 
 

@@ -111,7 +111,7 @@ def _actions(
         ran.append("one-shot")
         return "sha256=" + "b" * 64 + " size=1"
 
-    monkeypatch.setattr(actions, "exec_in_pod", exec_in_pod)
+    monkeypatch.setattr(actions.pods, "exec_in_pod", exec_in_pod)
     monkeypatch.setattr(cluster, "volume_pod", lambda pvc, mode: "vol-1", raising=False)
     monkeypatch.setattr(cluster, "run_pod", run_pod, raising=False)
     return cluster, ran
@@ -144,7 +144,7 @@ def test_refused_exec_falls_back_to_one_shot_pods_and_says_so(
 def test_failed_step_names_the_pod_and_its_output(monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, _ = _actions(monkeypatch, refuse=False)
     monkeypatch.setattr(
-        actions, "exec_in_pod", lambda *a, **k: podexec.ExecResult(1, "", "dd: No space left")
+        actions.pods, "exec_in_pod", lambda *a, **k: podexec.ExecResult(1, "", "dd: No space left")
     )
     with pytest.raises(AssertionError, match="writer step in pod ns/vol-1 exited 1: dd: No space"):
         cluster.write_data(PVC)

@@ -35,8 +35,9 @@ AREAS: Final = (
 NO_AREA: Final = "(none)"
 #: Skip reasons that mean "the profile does not declare what this test needs": the plugin's
 #: ``requires`` skip, its skip for a profile without a WaitForFirstConsumer class (an
-#: optional profile entry, so the plugin marks those tests required), and a test's skip for
-#: a limitation the profile declares (``FSResizeFromSourceNotSupported``). Any other skip
+#: optional profile entry, so the plugin marks those tests required; its ``requires_profile``
+#: skip), and the ``requires_profile`` skip for a limitation the profile declares
+#: (``FSResizeFromSourceNotSupported``). Any other skip
 #: of a required test makes the run not conformant.
 CAPABILITY_SKIP_PREFIXES: Final = (
     "profile does not declare",

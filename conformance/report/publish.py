@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Final, TextIO
 
+from conformance.report.allure import render_allure
 from conformance.report.analysis import Verdict, verdict, with_baseline
 from conformance.report.html import REPORT_FILE, render_html, write_report
 from conformance.report.results import (
@@ -148,8 +149,6 @@ def report_command(
     status of :func:`~conformance.report.allure.render_allure` when that failed. The exit
     status is not the verdict: that is ``snapconf run``'s.
     """
-    from conformance.report.allure import render_allure
-
     out = out or sys.stdout
     err = err or sys.stderr
     folder = Path(run_dir)
