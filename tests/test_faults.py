@@ -1099,10 +1099,8 @@ def test_interposer_argv(tmp_path: Path) -> None:
     assert minimal[3:] == ["--listen", "unix:///x/a.sock", "--upstream", "unix:///x/csi.sock"]
 
 
-def test_group_members_swapped_rotates_sources_the_same_in_create_and_get(
-    proto, upstream, csi
-) -> None:
-    members = [snapshot(csi, f"s-{v}", v, 1000) for v in ("b", "a", "c")]
+def serve_group(csi: Any, upstream: FakeUpstream, members: list[Any]) -> None:
+    """Upstream answers Create/GetVolumeGroupSnapshot with group g1 of these members."""
     group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
     upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
         csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
@@ -1110,6 +1108,13 @@ def test_group_members_swapped_rotates_sources_the_same_in_create_and_get(
     upstream.handlers["GetVolumeGroupSnapshot"] = lambda req: csi.GetVolumeGroupSnapshotResponse(
         group_snapshot=group
     )
+
+
+def test_group_members_swapped_rotates_sources_the_same_in_create_and_get(
+    proto, upstream, csi
+) -> None:
+    members = [snapshot(csi, f"s-{v}", v, 1000) for v in ("b", "a", "c")]
+    serve_group(csi, upstream, members)
     request = csi.CreateVolumeGroupSnapshotRequest(name="g", source_volume_ids=["a", "b", "c"])
     created = run(proto, upstream, ["group-members-swapped"], "CreateVolumeGroupSnapshot",
                   request)  # fmt: skip
@@ -1134,13 +1139,7 @@ def test_group_member_missing_drops_the_same_member_from_create_and_get(
     proto, upstream, csi
 ) -> None:
     members = [snapshot(csi, f"s-{v}", v, 1000) for v in ("b", "c", "a")]
-    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
-    upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
-        csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
-    )
-    upstream.handlers["GetVolumeGroupSnapshot"] = lambda req: csi.GetVolumeGroupSnapshotResponse(
-        group_snapshot=group
-    )
+    serve_group(csi, upstream, members)
     lines: list[str] = []
     request = csi.CreateVolumeGroupSnapshotRequest(name="g", source_volume_ids=["a", "b", "c"])
     created = run(proto, upstream, ["group-member-missing"], "CreateVolumeGroupSnapshot",
@@ -1156,10 +1155,7 @@ def test_group_member_cut_late_restores_only_that_member_from_the_live_volume(
     proto, upstream, csi
 ) -> None:
     members = [snapshot(csi, "s-a", "vol-a", 1), snapshot(csi, "s-b", "vol-b", 1)]
-    group = csi.VolumeGroupSnapshot(group_snapshot_id="g1", snapshots=members, ready_to_use=True)
-    upstream.handlers["CreateVolumeGroupSnapshot"] = lambda req: (
-        csi.CreateVolumeGroupSnapshotResponse(group_snapshot=group)
-    )
+    serve_group(csi, upstream, members)
     upstream.handlers["ListSnapshots"] = list_snapshots_from(csi, members)
     upstream.handlers["ListVolumes"] = list_volumes_from(csi, [("vol-a", MiB), ("vol-b", MiB)])
     upstream.handlers["CreateVolume"] = echo_create_volume(csi)
