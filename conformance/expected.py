@@ -224,6 +224,13 @@ GROUP_DELETED_WHILE_MEMBER_RESTORES = ExpectedError(
     in_status=False,
 )
 
+GROUP_WITH_CLAIM_OF_OTHER_DRIVER = ExpectedError(
+    "a VolumeGroupSnapshot whose selection holds a claim of another CSI driver",
+    SNAPSHOT_CONTROLLER,
+    ("CreateGroupSnapshotContentFailed", "GroupSnapshotContentCreationFailed"),
+    (r"Volume CSI driver \(\S+\) mismatch with VolumeGroupSnapshotClass \(\S+\)",),
+)
+
 TABLE: tuple[ExpectedError, ...] = (
     SNAPSHOT_OF_MISSING_PVC,
     SNAPSHOT_WITH_MISSING_CLASS,
@@ -241,6 +248,7 @@ TABLE: tuple[ExpectedError, ...] = (
     MOUNT_OF_DELETED_VOLUME,
     GROUP_OF_NO_CLAIM,
     GROUP_WITH_MISSING_CLASS,
+    GROUP_WITH_CLAIM_OF_OTHER_DRIVER,
     MEMBER_DELETED_ALONE,
     GROUP_DELETED_WHILE_MEMBER_RESTORES,
 )

@@ -352,3 +352,21 @@ def test_group_deleted_while_a_member_restore_waits_ends_clean(cluster: ClusterA
     )
     cluster.wait_gone(group, op="group-gone-after-restore")
     cluster.wait_gone(member, op="member-gone-with-group")
+
+
+@pytest.mark.requires("groupSnapshot")
+def test_group_snapshot_of_a_claim_of_another_driver_reports_error(
+    cluster: ClusterActions,
+) -> None:
+    """A group whose selection holds another CSI driver's claim is refused by name, not cut.
+
+    The class's driver cannot cut a volume it does not own, and half a group is no group:
+    the snapshot-controller refuses the whole group, which never becomes ready.
+    """
+    label = cluster.group_label()
+    cluster.bound_pvc(labels=label)
+    cluster.foreign_claim(labels=label)
+    group = cluster.group_snapshot(label)
+    watched = cluster.refusal(group, expected.GROUP_WITH_CLAIM_OF_OTHER_DRIVER)
+    assert watched.ever(snapshot_ready) is None, "a group holding another driver's claim got ready"
+    assert watched.said, watched.missing()

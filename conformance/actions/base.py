@@ -33,6 +33,9 @@ from conformance.waits import (
 
 Obj = dict[str, Any]
 HISTORY_REPLAY = 30.0
+FOREIGN_DRIVER = "other.snapconf.io"
+"""A CSI driver no cluster serves: its classes and volumes are what the driver under test
+must leave alone (a snapshot class nobody serves, a claim a group may not cut)."""
 """Seconds a history replay may take at most (it ends when it has caught up)."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.actions.base import (
+    FOREIGN_DRIVER,
     ActionsBase,
     Obj,
     _present,
@@ -109,14 +110,19 @@ class ClaimActions(ActionsBase):
         claim_name: str,
         attributes: dict[str, str],
         node_affinity: Any,
+        driver: str | None = None,
     ) -> Obj:
-        """A pre-provisioned PV for an existing volume handle, reserved for ``claim_name``."""
+        """A pre-provisioned PV for an existing volume handle, reserved for ``claim_name``.
+
+        ``driver`` is the profile's unless given (a claim of another driver, never mounted).
+        """
+        driver = driver or self.profile.driver
         terms = ((node_affinity or {}).get("required") or {}).get("nodeSelectorTerms") or []
         expression = (terms[0].get("matchExpressions") or [None])[0] if terms else None
         obj = self.renderer.render(
             "persistentvolume",
             name=self.cluster_scoped_name("pv"),
-            driver=self.profile.driver,
+            driver=driver,
             volume_handle=handle,
             capacity=capacity,
             access_modes=list(self.profile.access_modes),
@@ -130,9 +136,7 @@ class ClaimActions(ActionsBase):
             else None,
         )
         # the provisioner deletes a Delete-policy PV's volume only if it provisioned it
-        obj["metadata"].setdefault("annotations", {})["pv.kubernetes.io/provisioned-by"] = (
-            self.profile.driver
-        )
+        obj["metadata"].setdefault("annotations", {})["pv.kubernetes.io/provisioned-by"] = driver
         return self.tracker.create(obj)
 
     def import_volume(self, old_pv: Obj, *, mode: str | None = None) -> Obj:
@@ -160,4 +164,15 @@ class ClaimActions(ActionsBase):
             describe=f"PersistentVolume {name_of(pv)} to be Available",
         )  # fmt: skip
         pvc = self.pvc(mode=mode, storage_class="", volume_name=name_of(pv), name=claim_name)
+        return self.wait_bound(pvc)
+
+    def foreign_claim(self, *, labels: dict[str, str] | None = None) -> Obj:
+        """A Bound PVC of a volume of :data:`FOREIGN_DRIVER` (a static PV; never mounted)."""
+        claim_name = self.fresh_name("foreign")
+        size = format_quantity(self.profile.sizes.default_bytes)
+        pv = self.static_pv(
+            f"snapconf-foreign-{claim_name}", capacity=size, mode="Filesystem",
+            claim_name=claim_name, attributes={}, node_affinity=None, driver=FOREIGN_DRIVER,
+        )  # fmt: skip
+        pvc = self.pvc(storage_class="", volume_name=name_of(pv), name=claim_name, labels=labels)
         return self.wait_bound(pvc)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from conformance import workload
 from conformance.actions.base import (
+    FOREIGN_DRIVER,
     Obj,
     _present,
     name_of,
@@ -234,7 +235,7 @@ class SnapshotActions(PodActions):
             self.renderer.render(
                 "volumesnapshotclass",
                 name=name,
-                driver="other.snapconf.io",
+                driver=FOREIGN_DRIVER,
                 deletion_policy="Delete",
                 parameters={},
             )
