@@ -13,7 +13,7 @@ LISTED = [
     "gcr.io/k8s-authenticated-test/agnhost:2.6",
     "registry.k8s.io/e2e-test-images/busybox:1.37.0-1",
     "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7",
-    "registry.k8s.io/pause:3.10.1",
+    "registry.k8s.io/pause:3.10.2",
     "registry.k8s.io/e2e-test-images/nginx:1.14-4",
     "registry.k8s.io/e2e-test-images/agnhost:2.56",
 ]
