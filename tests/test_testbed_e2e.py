@@ -12,19 +12,19 @@ from snapconf_testbed.testbed import e2e
 
 LISTED = [
     "gcr.io/k8s-authenticated-test/agnhost:2.6",
-    "registry.k8s.io/e2e-test-images/busybox:1.37.0-1",
-    "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7",
-    "registry.k8s.io/pause:3.10.1",
-    "registry.k8s.io/e2e-test-images/nginx:1.14-4",
-    "registry.k8s.io/e2e-test-images/agnhost:2.56",
+    "registry.k8s.io/e2e-test-images/busybox:1.37.0-2",
+    "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1",
+    "registry.k8s.io/pause:3.10.2",
+    "registry.k8s.io/e2e-test-images/nginx:1.27.0-2",
+    "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
 ]
 
 
 def test_needed_images_are_the_e2e_registry_ones_the_storage_specs_start() -> None:
     assert e2e.needed_images(LISTED) == {
-        "registry.k8s.io/e2e-test-images/busybox:1.37.0-1": "busybox",
-        "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7": "busybox",
-        "registry.k8s.io/e2e-test-images/agnhost:2.56": "agnhost",
+        "registry.k8s.io/e2e-test-images/busybox:1.37.0-2": "busybox",
+        "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1": "busybox",
+        "registry.k8s.io/e2e-test-images/agnhost:2.66.1": "agnhost",
     }
 
 

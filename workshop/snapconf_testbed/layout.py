@@ -17,7 +17,9 @@ DRIVER_NAME = "hostpath.csi.k8s.io"
 CNI_BRIDGE = "snapconf0"
 POD_SUBNET = "10.244.77.0/24"
 SERVICE_CIDR = "10.0.0.0/24"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"
+"""The pause image the pinned Kubernetes expects (build/pause/Makefile TAG, and e2e's
+``test/utils/image/manifest.go``): bench/peer refuses any other. Built from its pause.c."""
 WORKLOAD_IMAGE = "docker.io/library/busybox:1.35"
 PROXY_EXTENSION = "snapconf.io/apiproxy"
 """Kubeconfig cluster extension by which a proxy's kubeconfig names its upstream kubeconfig

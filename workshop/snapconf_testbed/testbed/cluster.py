@@ -193,8 +193,11 @@ def _argv(
             f"--root-ca-file={pki_dir / 'ca.crt'}",
             f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
             f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+            # no --controllers: the default set. 1.34 listed cloud-node-lifecycle-controller
+            # (a no-op without a cloud provider) so it was excluded here; 1.37 no longer has
+            # it and refuses an unknown name ("is not in the list of known controllers").
             "--use-service-account-credentials=true", "--leader-elect=false",
-            "--controllers=*,-cloud-node-lifecycle-controller", "--profiling=false", "--v=1",
+            "--profiling=false", "--v=1",
         ],
         "kube-scheduler": [
             str(bins["kube-scheduler"]),

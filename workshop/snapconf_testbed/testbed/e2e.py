@@ -9,7 +9,8 @@ so everything e2e needs is made locally:
   from the same module graph; cached like the testbed's binaries (``build.py``).
 - The images the storage specs start are asked of ``e2e.test --list-images`` itself, so
   their names are exactly the ones the framework expects, and built from Debian's static
-  busybox (busybox; jessie-dnsutils, whose storage use is ``sh`` and coreutils) or
+  busybox (busybox; glibc-dns-testing, formerly jessie-dnsutils, whose storage use is ``sh``
+  and coreutils) or
   from the agnhost binary (agnhost). The e2e pause image is the testbed's own.
 """
 
@@ -39,7 +40,9 @@ E2E_REGISTRY = "registry.k8s.io/e2e-test-images"
 
 #: Image short names (the path's last element) that the storage specs start, and how each
 #: is made here. Any other image e2e lists is not needed by the specs bench/peer focuses.
-IMAGE_KINDS = {"busybox": "busybox", "jessie-dnsutils": "busybox", "agnhost": "agnhost"}
+IMAGE_KINDS = {"busybox": "busybox", "glibc-dns-testing": "busybox", "agnhost": "agnhost"}
+"""``glibc-dns-testing`` is 1.37's name for ``jessie-dnsutils`` (``imageutils.GlibcDnsTesting``),
+which the multiVolume specs start exactly as before."""
 
 
 def binaries_dir(layout: Layout) -> Path:
