@@ -37,7 +37,14 @@ from conformance.manifests import Renderer
 from conformance.paths import default_profile
 from conformance.profile import CAPABILITIES, Profile, ProfileError, load_profile
 from conformance.reaper import CleanupOutcome, Reaper
-from conformance.recorder import Recorder, allure_marks, attach_diagnostics, cluster_summary
+from conformance.recorder import (
+    ALLURE_REPORT_LINK,
+    REPORT_LINK_PATTERN,
+    Recorder,
+    allure_marks,
+    attach_diagnostics,
+    cluster_summary,
+)
 from conformance.resources import Tracker, leak_check, new_run_id, sweep, validate_run_id
 from conformance.schedule import latest_results, longest_first, previous_durations
 from conformance.waits import Timings, Waiter
@@ -438,6 +445,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash[STATE]
     wanted = set(state.settings.areas)
     keep, drop = [], []
+    # allure-pytest's --allure-link-pattern report:PATTERN, which it applies to no mark
+    patterns = dict(getattr(config.option, "allure_link_pattern", None) or [])
+    link_pattern = str(patterns.get(ALLURE_REPORT_LINK, REPORT_LINK_PATTERN))
     for item in items:
         for cap in _requires(item):
             if cap not in CAPABILITIES:
@@ -448,7 +458,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         keep.append(item)
         docstring = inspect.getdoc(getattr(item, "function", None)) or ""
-        for mark in allure_marks(area, _requires(item), docstring):
+        for mark in allure_marks(area, _requires(item), docstring, item.nodeid, link_pattern):
             item.add_marker(mark)
         missing = missing_capabilities(state.profile, item)
         if missing:
@@ -833,7 +843,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _write_results(config: pytest.Config, state: SessionState) -> None:
-    """results.json, report.html and ``latest``; a non-conformant verdict fails the session."""
+    """results.json, report.html, ``latest`` and the verdict in allure's metadata.
+
+    A non-conformant verdict fails the session.
+    """
     report_dir = state.settings.report_dir
     if report_dir is None:
         return
@@ -863,6 +876,13 @@ def _write_results(config: pytest.Config, state: SessionState) -> None:
         return
     state.report_path = published.report
     state.conformant = published.verdict.conformant
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        # The verdict in Allure's metadata, for whoever renders these results.
+        try:
+            report.write_allure_environment(published.results, alluredir)
+        except report.ResultsError as err:
+            state.problems.append(f"the allure metadata could not be written: {err}")
 
 
 def _testbed_components(kubeconfig: str | None) -> list[dict[str, str]]:

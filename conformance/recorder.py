@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 import pytest
 
 from conformance import __version__
+from conformance.report.html import nodeid_anchor
 from conformance.report.results import ObjectDump, RunResults
 
 try:
@@ -55,6 +56,12 @@ MAX_NODES: Final = 10
 #: Allure label names snapconf sets (besides allure's ``epic``, ``feature``, ``story``, ``tag``).
 ALLURE_AREA: Final = "area"
 ALLURE_CAPABILITY: Final = "capability"
+#: The allure link type of a test's link to its row in ``report.html``.
+ALLURE_REPORT_LINK: Final = "report"
+#: How a test's ``report.html#<anchor>`` becomes its link's URL (``str.format``), unless
+#: ``--allure-link-pattern report:PATTERN`` says otherwise: relative to Allure's report,
+#: which is rendered into ``<run>/allure-report/``, next to ``report.html``.
+REPORT_LINK_PATTERN: Final = "../{}"
 
 
 def _payloads(report: pytest.TestReport) -> list[dict[str, Any]]:
@@ -446,9 +453,13 @@ def _short(err: BaseException) -> str:
 
 
 def allure_marks(
-    area: str, requires: Sequence[str], docstring: str = ""
+    area: str,
+    requires: Sequence[str],
+    docstring: str = "",
+    nodeid: str = "",
+    link_pattern: str = REPORT_LINK_PATTERN,
 ) -> list[pytest.MarkDecorator]:
-    """Allure labels of a test as marks for ``item.add_marker`` (before it runs).
+    """Allure labels and the report link of a test as marks for ``item.add_marker``.
 
     Allure's Behaviors tree reads epic > feature > story: the ``epic`` is the area, a
     ``feature`` each capability the test requires, the ``story`` the first line of its
@@ -457,6 +468,13 @@ def allure_marks(
     reads these ``allure_label`` marks; without ``--alluredir`` they are inert.
     Parameters (volume mode, deletion policy) need no mark: allure-pytest shows those of
     the test's parametrization by their argument names.
+    With a ``nodeid``, a link of type ``report`` goes to the test's row in the run's
+    ``report.html``: ``link_pattern.format("report.html#<anchor>")``, by default
+    ``../report.html#<anchor>`` (Allure's report is rendered into ``<run>/allure-report/``,
+    next to it); the anchor is the same in every run. Allure 3 makes only ``http(s)``
+    links clickable and shows the others as text, hence the anchor in the link's name;
+    where the run folder is published, ``--allure-link-pattern
+    report:https://host/path/{}`` (allure-pytest's option) makes them clickable.
     """
     label = pytest.mark.allure_label
     marks: list[pytest.MarkDecorator] = []
@@ -471,6 +489,10 @@ def allure_marks(
     story = next((line.strip() for line in docstring.splitlines() if line.strip()), "")
     if story:
         marks.append(label(story, label_type="story"))
+    if nodeid:
+        target = f"report.html#{nodeid_anchor(nodeid)}"
+        url = link_pattern.format(target)
+        marks.append(pytest.mark.allure_link(url, link_type=ALLURE_REPORT_LINK, name=target))
     return marks
 
 

@@ -28,7 +28,7 @@ from conformance.report import (
     verdict,
     write_report,
 )
-from conformance.report.html import format_seconds
+from conformance.report.html import failure_anchor, format_seconds, nodeid_anchor
 
 DATA = Path(__file__).parent / "data" / "report"
 NAMES = ["all-passed", "failures", "xdist"]
@@ -538,3 +538,25 @@ def test_a_cleanup_note_is_shown_with_its_test_and_kept_in_results() -> None:
     assert "A restore holds the data of snapshot time." in [
         n.words for n in page.all("div", "desc")
     ]
+
+
+def test_anchors_are_stable_and_unique() -> None:
+    """Each test's row and failure entry have ids from its nodeid, not its position."""
+    data = json.loads((DATA / "failures.json").read_text(encoding="utf-8"))
+    text = render_html(data)
+    nodeids = [t["nodeid"] for t in data["tests"]]
+    anchors = [nodeid_anchor(n) for n in nodeids]
+    assert len(set(anchors)) == len(nodeids)
+    for anchor in anchors:
+        assert f'<tr id="{anchor}" ' in text
+        assert anchor.startswith("test-")
+    # another run, in another order and with a test fewer, keeps every other test's id
+    fewer = dict(data, tests=list(reversed(data["tests"][1:])))
+    again = render_html(fewer)
+    assert all(f'id="{a}"' in again for a in anchors[1:])
+    problem = next(t for t in data["tests"] if t["outcome"] in ("failed", "error"))
+    assert f'id="{failure_anchor(problem["nodeid"])}"' in text
+    assert f'href="#{failure_anchor(problem["nodeid"])}"' in text
+    assert f'href="#{nodeid_anchor(problem["nodeid"])}"' in text
+    # alike nodeids differ by their hash
+    assert nodeid_anchor("a.py::t[x y]") != nodeid_anchor("a.py::t[x-y]")

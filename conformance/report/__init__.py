@@ -28,14 +28,23 @@ command line use only these names:
   baseline=None) -> str`` is the text alone.
 - ``render_allure(run_dir) -> int``: allure's HTML from ``run_dir/allure-results`` with
   Allure 3, or a message saying how to install it (0 built, 1 no Allure 3 or it failed,
-  2 no allure results).
+  2 no allure results). ``write_allure_environment(results, allure_results_dir)``: the
+  verdict and the run as Allure's metadata (``allure_metadata(results)`` alone).
+- ``nodeid_anchor(nodeid)``/``failure_anchor(nodeid)``: a test's ids in ``report.html``,
+  the same in every run (Allure links each result to ``report.html#<nodeid_anchor>``).
 
 Wherever a run is taken (``ResultsLike``), a ``RunResults``, its JSON form or the path of a
 ``results.json`` will do. Every problem with a file or a record is a ``ResultsError``
 with a one-sentence message, fit to show the user without a traceback.
 """
 
-from conformance.report.allure import ALLURE_REPORT_DIR, find_allure, render_allure
+from conformance.report.allure import (
+    ALLURE_REPORT_DIR,
+    allure_metadata,
+    find_allure,
+    render_allure,
+    write_allure_environment,
+)
 from conformance.report.analysis import (
     AREAS,
     CapabilityRow,
@@ -51,7 +60,14 @@ from conformance.report.analysis import (
     verdict,
     with_baseline,
 )
-from conformance.report.html import REPORT_FILE, build_report, render_html, write_report
+from conformance.report.html import (
+    REPORT_FILE,
+    build_report,
+    failure_anchor,
+    nodeid_anchor,
+    render_html,
+    write_report,
+)
 from conformance.report.markdown import SUMMARY_FILE, markdown_command, render_markdown
 from conformance.report.publish import (
     ALLURE_RESULTS_DIR,
@@ -112,16 +128,19 @@ __all__ = [
     "TestRecord",
     "Timing",
     "Verdict",
+    "allure_metadata",
     "area_matrix",
     "build_report",
     "capability_matrix",
     "counts_for_verdict",
     "exit_status",
+    "failure_anchor",
     "find_allure",
     "is_capability_skip",
     "latency_stats",
     "load_results",
     "markdown_command",
+    "nodeid_anchor",
     "publish",
     "redact",
     "redact_argv",
@@ -134,6 +153,7 @@ __all__ = [
     "update_latest",
     "verdict",
     "with_baseline",
+    "write_allure_environment",
     "write_report",
     "write_results",
 ]

@@ -4,28 +4,51 @@ Why it exists: ``report.html`` is snapconf's verdict; some teams also browse run
 Allure. allure-pytest writes ``reports/<run-id>/allure-results/`` during the run;
 ``snapconf report RUN_DIR --allure`` turns it into ``allure-report/`` with Allure 3, a
 Node.js tool (npm package ``allure``): an ``allure`` binary on PATH that is Allure 3, else
-``npx --yes allure@3`` when Node.js is installed. Without Node.js it says how to install
-it. The Java Allure 2 ``allure`` is not used: it reads the results differently.
-It must not call the cluster, and it never installs anything by itself except what
-``npx`` fetches on the user's command.
+``npx --yes allure@<pinned version>`` when Node.js is installed. Without Node.js it says
+how to install it. The Java Allure 2 ``allure`` is not used: it reads the results
+differently. It must not call the cluster, and it never installs anything by itself
+except what ``npx`` fetches on the user's command.
+
+The report must read like ``report.html``: the verdict is in its name (shown at the top)
+and in its metadata (``environment.properties``, which the plugin writes at the end of a
+run and this module rewrites from ``results.json``); its tree is area > capability >
+behaviour (allure's epic > feature > story, see ``conformance.recorder.allure_marks``);
+and it is one self-contained ``index.html`` (awesome's ``singleFile``), so it opens from
+the disk or a CI artifact without a web server.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
+
+from conformance.report.analysis import verdict
+from conformance.report.results import (
+    RESULTS_FILE,
+    ResultsError,
+    ResultsLike,
+    RunResults,
+    write_atomic,
+)
 
 #: allure-pytest's results and Allure's HTML report inside a run folder.
 ALLURE_RESULTS_DIR: Final = "allure-results"
 ALLURE_REPORT_DIR: Final = "allure-report"
-#: What ``npx`` runs when no Allure 3 binary is installed.
-NPX_PACKAGE: Final = "allure@3"
+#: What ``npx`` runs when no Allure 3 binary is installed: an exact version, so every
+#: machine renders the same report (``.ci/run`` installs this version, read from here).
+NPX_PACKAGE: Final = "allure@3.18.0"
+#: Allure's metadata file in ``allure-results/`` (Allure 3 shows it under "Metadata").
+ENVIRONMENT_FILE: Final = "environment.properties"
+#: The tree of Allure's report: area > capability > behaviour (see ``allure_marks``).
+GROUP_BY: Final = ("epic", "feature", "story")
 #: How long ``allure generate`` may take (seconds); the first ``npx`` run downloads it.
 GENERATE_TIMEOUT: Final = 900.0
 VERSION_TIMEOUT: Final = 60.0
@@ -83,6 +106,93 @@ def find_allure(which: Which = shutil.which, run: Run = subprocess.run) -> tuple
     return [], f"{why}Node.js (node and npx) is not installed"
 
 
+def allure_metadata(results: ResultsLike) -> dict[str, str]:
+    """What Allure's report shows of a run under "Metadata": the verdict first.
+
+    Raises:
+        ResultsError: ``results`` is not valid results.
+    """
+    run = RunResults.coerce(results)
+    judged = verdict(run)
+    csi_driver = run.run.cluster.get("csiDriver")
+    driver = csi_driver.get("name") if isinstance(csi_driver, Mapping) else None
+    counts = judged.counts
+    return {
+        "verdict": judged.label,
+        "required": f"{counts.required_passed} of {counts.required} passed",
+        "run": run.run.id,
+        "driver": str(driver or run.run.profile.get("driver") or "unknown"),
+        "kubernetes": run.run.kubernetes_version or "unknown",
+        "snapconf": run.run.snapconf_version,
+    }
+
+
+def report_name(results: ResultsLike) -> str:
+    """Allure's report name, shown at its top: ``snapconf <run-id>: NOT CONFORMANT``.
+
+    Raises:
+        ResultsError: ``results`` is not valid results.
+    """
+    run = RunResults.coerce(results)
+    return f"snapconf {run.run.id}: {verdict(run).label}"
+
+
+def _property(text: str) -> str:
+    """``text`` escaped for a Java properties file (keys and values alike)."""
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    escaped = re.sub(r"([=: #!])", r"\\\1", escaped)
+    return "".join(c if ord(c) < 128 else f"\\u{ord(c):04x}" for c in escaped)
+
+
+def write_allure_environment(results: ResultsLike, results_dir: str | os.PathLike[str]) -> Path:
+    """Write :func:`allure_metadata` as ``results_dir/environment.properties``.
+
+    The plugin calls it at the end of a run with ``--alluredir``; :func:`render_allure`
+    rewrites it from ``results.json``, so the metadata follows a rebuilt verdict.
+
+    Raises:
+        ResultsError: ``results`` is not valid results, or the file cannot be written.
+    """
+    lines = [f"{_property(k)}={_property(v)}" for k, v in allure_metadata(results).items()]
+    folder = Path(results_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ResultsError(f"{folder}: cannot create it ({err.strerror or err})") from err
+    return write_atomic(folder / ENVIRONMENT_FILE, "\n".join(lines) + "\n", "allure metadata")
+
+
+def allure_config(name: str) -> dict[str, Any]:
+    """Allure 3's configuration (``allurerc.json``) of snapconf's report named ``name``."""
+    return {
+        "name": name,
+        "plugins": {
+            "awesome": {
+                "options": {"reportName": name, "singleFile": True, "groupBy": list(GROUP_BY)}
+            }
+        },
+    }
+
+
+def _run_name(folder: Path, err: TextIO) -> str:
+    """The report's name: with the verdict when ``results.json`` is there and readable.
+
+    Then ``environment.properties`` is refreshed from it too. Without it (allure results
+    copied alone) the name is the folder's, and Allure renders what there is.
+    """
+    results = folder / RESULTS_FILE
+    fallback = f"snapconf {folder.resolve().name}"
+    if not results.is_file():
+        return fallback
+    try:
+        run = RunResults.load(results)
+        write_allure_environment(run, folder / ALLURE_RESULTS_DIR)
+    except ResultsError as error:
+        err.write(f"snapconf: the allure report will not show the verdict: {error}\n")
+        return fallback
+    return report_name(run)
+
+
 def render_allure(
     run_dir: str | os.PathLike[str],
     *,
@@ -117,25 +227,31 @@ def render_allure(
         err.write(f"snapconf: cannot render the allure report: {what}. {INSTALL_HINT}.\n")
         return EXIT_FAILED
     target = folder / ALLURE_REPORT_DIR
-    argv = [
-        *command,
-        "generate",
-        str(results.resolve()),
-        "--output",
-        str(target.resolve()),
-        "--name",
-        f"snapconf {folder.resolve().name}",
-    ]
+    name = _run_name(folder, err)
     out.write(f"snapconf: rendering the allure report with {what}\n")
     out.flush()
-    code = _generate(argv, folder, run, err)
+    with tempfile.TemporaryDirectory(prefix="snapconf-allure-") as scratch:
+        config = Path(scratch) / "allurerc.json"
+        config.write_text(json.dumps(allure_config(name), indent=2) + "\n", encoding="utf-8")
+        argv = [
+            *command,
+            "generate",
+            str(results.resolve()),
+            "--output",
+            str(target.resolve()),
+            "--name",
+            name,
+            "--config",
+            str(config),
+        ]
+        code = _generate(argv, folder, run, err)
     if code != EXIT_OK:
         return code
     index = target / "index.html"
     if not index.is_file():
         err.write(f"snapconf: allure generate wrote no {index}\n")
         return EXIT_FAILED
-    out.write(f"snapconf: allure report {index} (view it with: {_open_hint(command, target)})\n")
+    out.write(f"snapconf: allure report {index} (one file: open it in a browser)\n")
     return EXIT_OK
 
 
@@ -152,9 +268,3 @@ def _generate(argv: Sequence[str], cwd: Path, run: Run, err: TextIO) -> int:
         err.write(f"snapconf: allure generate failed (exit status {done.returncode})\n")
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _open_hint(command: Sequence[str], target: Path) -> str:
-    name = Path(command[0]).name
-    prefix = f"npx {NPX_PACKAGE}" if name == "npx" else "allure"
-    return f"{prefix} open {target}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 import re
@@ -207,9 +208,32 @@ def latency_chart(stats: dict[str, OpStats]) -> Chart | None:
     )
 
 
+_ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Characters of a nodeid kept in its anchor (a hash of the whole nodeid follows).
+ANCHOR_TEXT: Final = 80
+
+
+def nodeid_anchor(nodeid: str) -> str:
+    """The id of a test's row in ``report.html``, the same in every run of that test.
+
+    ``test-`` then the nodeid with everything but letters, digits, ``_ . -`` turned into
+    ``-`` (shortened), then eight hex digits of its SHA-256, so two nodeids that read
+    alike do not share an anchor. Allure links each result to
+    ``report.html#<this>``; the test's failure entry is ``failure-`` and the same rest.
+    """
+    readable = _ANCHOR_UNSAFE.sub("-", nodeid).strip("-")[:ANCHOR_TEXT].rstrip("-")
+    digest = hashlib.sha256(nodeid.encode("utf-8")).hexdigest()[:8]
+    return f"test-{readable}-{digest}" if readable else f"test-{digest}"
+
+
+def failure_anchor(nodeid: str) -> str:
+    """The id of a test's entry in the failures section (``failure-...``)."""
+    return "failure-" + nodeid_anchor(nodeid).removeprefix("test-")
+
+
 @dataclasses.dataclass(frozen=True)
 class TestRow:
-    """A test in report order; ``index`` names its anchors (``test-N``, ``failure-N``).
+    """A test in report order; ``anchor`` and ``failure_anchor`` are its stable ids.
 
     ``counted``: the verdict depends on it (``analysis.counts_for_verdict``).
     ``problem``: failed, errored, or a counted test skipped; problems get an entry with
@@ -223,6 +247,16 @@ class TestRow:
     counted: bool
     problem: bool
     regression: bool
+
+    @property
+    def anchor(self) -> str:
+        """The row's id: :func:`nodeid_anchor` of the nodeid."""
+        return nodeid_anchor(self.test.nodeid)
+
+    @property
+    def failure_anchor(self) -> str:
+        """The failure entry's id: :func:`failure_anchor` of the nodeid."""
+        return failure_anchor(self.test.nodeid)
 
 
 @dataclasses.dataclass(frozen=True)
