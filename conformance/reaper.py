@@ -2,16 +2,21 @@
 
 Why: a test's cleanup is mostly waiting for the cluster (kubelet stopping the test's pods,
 volumes unpublished, the provisioner deleting PVs, a broken object's grace), about a
-third of a test's time, and no check of the *next* test depends on it. One background
-thread per process takes each finished test's ``Tracker.cleanup`` in turn, so the worker
-starts the next test at once. Nothing is lost: what a cleanup could not do, and what it
-had to take over (its notes), is kept as a :class:`CleanupOutcome` for the test it
-belongs to; the plugin waits for every cleanup before the session's own cleanup, the
-sweep and the leak check, and folds the outcomes into the test records (a failed cleanup
-is that test's error) and the run's problems.
+third of a test's time, and no check of the *next* test depends on it. Background threads
+(:data:`CONCURRENT_CLEANUPS` per process) take the finished tests' ``Tracker.cleanup`` in
+the order they came, so the worker starts the next test at once. One thread was not
+enough: a group test's cleanup (group, members, contents, claims, PVs) outlasts the next
+test, the queue grew through the group area and the last test of each worker waited
+35-65 s for it at the session's end. Each test's objects live in its own namespace (and
+the cluster-scoped ones it made), so two cleanups never order the same objects.
+Nothing is lost: what a cleanup could not do, and what it had to take over (its notes),
+is kept as a :class:`CleanupOutcome` for the test it belongs to; the plugin waits for
+every cleanup before the session's own cleanup, the sweep and the leak check, and folds
+the outcomes into the test records (a failed cleanup is that test's error) and the run's
+problems.
 
-Must not: run two cleanups at once (their deletion orders would interleave), or let an
-exception of a cleanup escape as anything but an outcome's error.
+Must not: run one test's cleanup on two threads, report outcomes in another order than
+the tests came, or let an exception of a cleanup escape as anything but an outcome's error.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: Cleanups one process runs at once.
+CONCURRENT_CLEANUPS = 2
 
 Cleanup = Callable[[], tuple[list[str], list[str]]]
 """A test's cleanup: returns (errors, notes)."""
@@ -52,7 +60,7 @@ class CleanupOutcome:
 
 
 class Reaper:
-    """Runs submitted cleanups one at a time on a background thread, in order."""
+    """Runs submitted cleanups on background threads, started and reported in order."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -65,7 +73,7 @@ class Reaper:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="snapconf-cleanup"
+                    max_workers=CONCURRENT_CLEANUPS, thread_name_prefix="snapconf-cleanup"
                 )
             self._pending.append((nodeid, self._pool.submit(cleanup)))
 
