@@ -44,10 +44,13 @@ from typing import Any
 import yaml
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from conformance import report
 from conformance.kube import RUN_LABEL, Kube, KubeError, dig
 from conformance.paths import default_profile
 from conformance.resources import leak_check, new_run_id, sweep
+from conformance.units import parse_duration
 from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed.cluster import kill_component, restart_component
 
 INTERRUPT_TESTS = (
     "test_restore_holds_data_at_snapshot_time or test_clone_holds_source_data_and_is_independent"
@@ -271,8 +274,6 @@ def settle_and_count(
 
 
 def _verdict(args: argparse.Namespace, run_id: str) -> tuple[str | None, dict[str, Any] | None]:
-    from conformance import report
-
     path = Path(args.out) / "runs" / run_id / report.RESULTS_FILE
     if not path.is_file():
         return None, None
@@ -440,9 +441,6 @@ def _wait_for(
 
 
 def mode_kill(args: argparse.Namespace, kube: Kube, layout: Layout) -> list[RunOutcome]:
-    from conformance.units import parse_duration
-    from snapconf_testbed.testbed.cluster import kill_component, restart_component
-
     profile = short_profile(args, args.snapshot_ready)
     ready_seconds = parse_duration(args.snapshot_ready)
     outcomes = []

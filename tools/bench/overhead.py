@@ -47,7 +47,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from conformance.kube import Kube
 from conformance.report.results import ResultsError, RunResults, TestRecord, Timing
+from conformance.resources import new_run_id
 
 #: The overhead the project aims for, as a share of the critical path.
 TARGET: Final = 0.10
@@ -778,16 +780,12 @@ def run_once(
     watch: bool = True,
 ) -> tuple[float, int, Path, list[ObjectTimes] | None]:
     """One ``snapconf run -n WORKERS``: wall seconds, exit status, results path, objects."""
-    from conformance.resources import new_run_id
-
     run_id = new_run_id()
     command = snapconf_command(
         workers, run_id, areas=areas, kubeconfig=kubeconfig, report_dir=report_dir, extra=extra
     )
     watcher = None
     if watch:
-        from conformance.kube import Kube
-
         watcher = ObjectWatch(Kube(kubeconfig), run_id)
         watcher.start()
     print(f"$ {' '.join(command)}", flush=True)

@@ -29,6 +29,9 @@ from typing import Any
 import yaml
 
 from conformance.paths import data_dir, default_profile
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed import e2e as testbed_e2e
+from snapconf_testbed.testbed.cluster import healthy
 
 E2E_SKIP = r"\[Disruptive\]|\[Serial\]|\[Feature:Windows\]"
 """Disruptive and Serial as in the e2e README; Windows does not apply. The group snapshot
@@ -449,15 +452,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 1 or not workers or min(workers) < 1:
         parser.error("--rounds and every --workers count must be at least 1")
 
-    from snapconf_testbed.layout import Layout
-    from snapconf_testbed.testbed import e2e
-    from snapconf_testbed.testbed.cluster import healthy
-
     layout = Layout.default()
     if args.kubeconfig is None and not healthy(layout):
         sys.stderr.write("the testbed is not up; start it with: snapconf testbed up\n")
         return 2
-    bin_dir = e2e.prepare(layout, say=lambda line: print(line, flush=True))
+    bin_dir = testbed_e2e.prepare(layout, say=lambda line: print(line, flush=True))
     out = args.out or Path("reports") / f"bench-peer-{time.strftime('%Y%m%d-%H%M%S')}"
     setup = Setup(
         kubeconfig=args.kubeconfig or layout.kubeconfig,

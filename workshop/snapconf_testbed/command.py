@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from conformance.cli import UsageError
-
-if TYPE_CHECKING:
-    from snapconf_testbed.layout import Layout
-    from snapconf_testbed.testbed.cluster import DriverChoice
+from snapconf_testbed import testbed
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed import driver
+from snapconf_testbed.testbed.cluster import BUILTIN, DriverChoice, driver_lines, set_faults
+from snapconf_testbed.testbed.driver import DEFAULT_ARGS, PLACEHOLDERS
 
 #: ``snapconf testbed --help``: what the testbed is and does.
 DESCRIPTION = (
@@ -32,8 +32,6 @@ DESCRIPTION = (
 
 def configure(tb: argparse.ArgumentParser) -> None:
     """The arguments of ``snapconf testbed``."""
-    from snapconf_testbed.testbed.driver import DEFAULT_ARGS, PLACEHOLDERS
-
     tb.description = DESCRIPTION
     tb.add_argument("action", choices=["up", "down", "status", "kubeconfig", "fault"])
     tb.add_argument("fault_args", nargs="*", metavar="ARG", help="for 'fault': set NAME...|list")
@@ -88,9 +86,6 @@ def _csi_driver_choice(args: argparse.Namespace) -> DriverChoice:
     Raises:
         UsageError: driver flags without ``up``/``--driver``, or a bad path or placeholder.
     """
-    from snapconf_testbed.testbed import driver
-    from snapconf_testbed.testbed.cluster import BUILTIN
-
     given = [
         flag
         for flag, value in (
@@ -117,9 +112,6 @@ def _csi_driver_choice(args: argparse.Namespace) -> DriverChoice:
 
 
 def cmd_testbed(args: argparse.Namespace) -> int:
-    from snapconf_testbed import testbed
-    from snapconf_testbed.layout import Layout
-
     layout = Layout.default()
     if args.action != "fault" and args.fault_args:
         raise UsageError(f"testbed {args.action} takes no arguments: {' '.join(args.fault_args)}")
@@ -138,8 +130,6 @@ def cmd_testbed(args: argparse.Namespace) -> int:
         print(layout.kubeconfig)
         return 0 if layout.kubeconfig.exists() else 1
     else:
-        from snapconf_testbed.testbed.cluster import driver_lines
-
         rows = testbed.status(layout)
         width = max(len(r.name) for r in rows)
         for row in rows:
@@ -155,10 +145,11 @@ def cmd_testbed(args: argparse.Namespace) -> int:
 
 
 def _cmd_fault(layout: Layout, words: list[str]) -> int:
+    # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
     from snapconf_testbed.faults import FaultError, available_faults, validate_names
-    from snapconf_testbed.testbed.cluster import set_faults
 
     if words[:1] == ["list"]:
+        # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
         from snapconf_testbed.faults.hostpath import NEEDS_STATE
 
         for name, summary in available_faults(layout.user_fault_module()).items():

@@ -24,7 +24,12 @@ from pathlib import Path
 
 import yaml
 
+from conformance.kube import Kube
 from conformance.paths import data_dir, default_profile
+from conformance.profile import load_profile
+from conformance.resources import sweep
+from snapconf_testbed.layout import Layout
+from snapconf_testbed.testbed.cluster import healthy, set_faults
 
 DETECT = "detect"
 TOLERATE = "tolerate"
@@ -219,8 +224,6 @@ class Outcome:
 
 def fast_profile(source: Path, out: Path) -> Path:
     """The profile with shorter timeouts (snapconf format only; e2e files are converted)."""
-    from conformance.profile import load_profile
-
     data = load_profile(source).to_dict()
     data.setdefault("timeouts", {}).update(FAST_TIMEOUTS)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -229,9 +232,6 @@ def fast_profile(source: Path, out: Path) -> Path:
 
 def run_case(case: Case, kubeconfig: Path, profile: Path, work: Path) -> Outcome:
     """Turn the fault on, run its tests, turn it off, read results.json."""
-    from snapconf_testbed.layout import Layout
-    from snapconf_testbed.testbed.cluster import set_faults
-
     layout = Layout.default()
     run_dir = work / case.fault
     started = time.monotonic()
@@ -277,9 +277,6 @@ def clear_leftovers(kubeconfig: Path) -> str:
     the driver misreported cannot be deleted through it even once the fault is off); the
     next fault's run must start on an empty testbed, or its verdict would be another's.
     """
-    from conformance.kube import Kube
-    from conformance.resources import sweep
-
     return "; ".join(sweep(Kube(kubeconfig), None, timeout=120, force=True))
 
 
@@ -310,10 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subset", choices=["ci", "all"], default="all", help="ci: 3+1 faults")
     parser.add_argument("--profile", type=Path, default=default_profile())
     args = parser.parse_args(argv)
-
-    from snapconf_testbed.layout import Layout
-    from snapconf_testbed.testbed.cluster import healthy
-
     known = {c.fault: c for c in CASES}
     names = args.fault or (list(CI_SUBSET) if args.subset == "ci" else list(known))
     unknown = [n for n in names if n not in known]

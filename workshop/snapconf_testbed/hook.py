@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# The testbed's modules are imported inside the functions: ``backend`` loads grpc and
-# protobuf, ``cluster`` the whole bring-up, and ``snapconf testbed --help`` needs neither.
+# The testbed's modules are imported inside the functions, each under a comment saying so:
+# the core loads this module on any run (``serves``), which needs only the layout;
+# ``backend`` loads grpc and protobuf, ``cluster`` the whole bring-up.
 
 
 def _testbed_errors() -> tuple[type[Exception], ...]:
     """The testbed's own errors (evaluated only once something failed)."""
+    # not at the top: keeps the hook light (backend loads grpc and protobuf)
     from snapconf_testbed.testbed.backend import BackendError
     from snapconf_testbed.testbed.cluster import TestbedError
 
@@ -59,12 +61,14 @@ def serves(kubeconfig: str | os.PathLike[str] | None) -> bool:
 
 @_failed
 def up(say: Callable[[str], None]) -> Path:
+    # not at the top: keeps the hook light (testbed loads the bring-up)
     from snapconf_testbed import testbed
 
     return testbed.up(say=say)
 
 
 def snapshot_controller_running() -> bool:
+    # not at the top: keeps the hook light (testbed loads the bring-up)
     from snapconf_testbed import testbed
 
     return any(s.name == "snapshot-controller" and s.running for s in testbed.status())
@@ -80,6 +84,7 @@ def kubeconfig_extensions(admin_kubeconfig: Path) -> list[dict[str, Any]]:
 
 @_failed
 def driver_listing() -> BackendListing:
+    # not at the top: keeps the hook light (backend loads grpc and protobuf)
     from snapconf_testbed.testbed import backend
 
     return backend.driver_listing(Layout.default())
@@ -93,30 +98,35 @@ def backend_leaks(
     contents: list[dict[str, Any]] | None,
     api_error: str,
 ) -> BackendLeaks:
+    # not at the top: keeps the hook light (backend loads grpc and protobuf)
     from snapconf_testbed.testbed import backend
 
     return backend.backend_leaks(added, run_id, pvs=pvs, contents=contents, api_error=api_error)
 
 
 def backend_summary(before: BackendListing, after: BackendListing, leaks: BackendLeaks) -> str:
+    # not at the top: keeps the hook light (backend loads grpc and protobuf)
     from snapconf_testbed.testbed import backend
 
     return backend.summary(before, after, leaks)
 
 
 def csi_log_files() -> dict[str, Path]:
+    # not at the top: keeps the hook light (cluster is the whole bring-up)
     from snapconf_testbed.testbed import cluster
 
     return cluster.csi_log_files(Layout.default())
 
 
 def components() -> list[dict[str, str]]:
+    # not at the top: keeps the hook light (cluster is the whole bring-up)
     from snapconf_testbed.testbed import cluster
 
     return cluster.components(Layout.default())
 
 
 def configure_command(parser: argparse.ArgumentParser) -> None:
+    # not at the top: keeps the hook light (command loads the testbed)
     from snapconf_testbed import command
 
     command.configure(parser)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 NODE_NAME = "127.0.0.1"
 DRIVER_NAME = "hostpath.csi.k8s.io"
 CNI_BRIDGE = "snapconf0"
@@ -197,8 +199,6 @@ class Layout:
 
 def proxy_upstream(kubeconfig: str | os.PathLike[str]) -> Path | None:
     """The upstream kubeconfig named by a proxy kubeconfig (:data:`PROXY_EXTENSION`), or None."""
-    import yaml
-
     try:
         config = yaml.safe_load(Path(kubeconfig).read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

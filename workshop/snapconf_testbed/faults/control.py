@@ -82,6 +82,7 @@ def validate_names(names: Iterable[str], known: Iterable[str]) -> list[str]:
 
 
 def _builtin_names() -> tuple[str, ...]:
+    # not at the top: a cycle (the package imports this module before it sets KNOWN_FAULTS)
     from snapconf_testbed.faults import KNOWN_FAULTS
 
     return KNOWN_FAULTS

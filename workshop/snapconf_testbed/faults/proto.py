@@ -29,7 +29,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from google.protobuf import message_factory
+
+from snapconf_testbed.build import BuildError, module_dir
 from snapconf_testbed.faults.errors import FaultError
+from snapconf_testbed.layout import Layout
 from snapconf_testbed.paths import data_dir
 
 SPEC_MODULE = "github.com/container-storage-interface/spec"
@@ -54,9 +58,6 @@ def pinned_spec_version() -> str:
 
 def spec_proto_source() -> Path:
     """``csi.proto`` in Go's module cache at the pinned version (downloaded if missing)."""
-    # Imported here: the testbed package is only needed to build, not to load.
-    from snapconf_testbed.build import BuildError, module_dir
-
     try:
         folder = module_dir(DRIVER_FOLDER, SPEC_MODULE)
     except (BuildError, OSError) as exc:
@@ -169,8 +170,6 @@ def _install(tmp: Path, out: Path, version: str) -> None:
 
 def default_cache_dir() -> Path:
     """The snapconf cache root, as the testbed layout resolves it."""
-    from snapconf_testbed.layout import Layout
-
     return Layout.default().cache
 
 
@@ -222,8 +221,6 @@ _LOAD_LOCK = threading.Lock()
 
 def load_csi(proto_dir: Path) -> CsiProto:
     """Import ``csi_pb2`` from a directory :func:`ensure_proto` made (once per process)."""
-    from google.protobuf import message_factory
-
     proto_dir = proto_dir.resolve()
     with _LOAD_LOCK:
         if proto_dir in _LOADED:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from conformance import __version__
 from snapconf_testbed import build
 from snapconf_testbed.layout import CNI_BRIDGE, DRIVER_NAME, NODE_NAME, SERVICE_CIDR, Layout
 from snapconf_testbed.testbed import configs, driver, images, pki, preflight, processes
@@ -118,6 +119,7 @@ def _argv(
     faults that need it fail the call with their own message; the registrar's command
     line needs the driver's name, known once it runs (:func:`driver.registrar_argv`).
     """
+    # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
     from snapconf_testbed.faults import interposer_argv
 
     pki_dir, cfg, ports = layout.pki, layout.config, layout.ports
@@ -379,6 +381,7 @@ def up(
     driver on a fresh testbed). Another driver than the running one replaces the CSI
     processes in place (see the module docstring).
     """
+    # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
     from snapconf_testbed.faults import FaultError, available_faults, ensure_proto, write_active
 
     layout = layout or Layout.default()
@@ -456,6 +459,7 @@ def _bring_up(
     say: Say,
     spec: DriverSpec | None = None,
 ) -> None:
+    # not at the top: keeps `snapconf testbed --help` free of kubernetes (tests patch Kube there)
     from conformance.kube import Kube
     from conformance.waits import Waiter
     from snapconf_testbed.testbed import bootstrap
@@ -517,6 +521,7 @@ def _start_user_driver(
     The name comes from the driver's own GetPluginInfo; it is recorded with the driver
     (``status`` shows it) and names the CSIDriver object and the kubelet registration.
     """
+    # not at the top: keeps `snapconf testbed --help` free of kubernetes (bootstrap loads it)
     from snapconf_testbed.testbed import bootstrap
 
     layout.driver_data.mkdir(parents=True, exist_ok=True)
@@ -545,6 +550,7 @@ def _start_user_driver(
 
 def _probe(kube: Kube, waiter: Waiter, name: str, say: Say) -> None:
     """The provisioning probe, when the testbed's classes are the driver's."""
+    # not at the top: keeps `snapconf testbed --help` free of kubernetes (bootstrap loads it)
     from snapconf_testbed.testbed import bootstrap
 
     if name == DRIVER_NAME:
@@ -586,6 +592,7 @@ def _switch_driver(
     the running driver exist (the caller then brings the testbed up afresh). A failure
     while switching stops the testbed, as a failed bring-up does.
     """
+    # not at the top: keeps `snapconf testbed --help` free of kubernetes and grpc; tests patch Kube
     from conformance.kube import Kube
     from conformance.waits import Waiter, WaitTimeout
     from snapconf_testbed.faults import FaultError, ensure_proto
@@ -669,6 +676,7 @@ def _delete_pods(layout: Layout, say: Say) -> None:
     running = {p.name for p in processes.recorded(layout) if processes.alive(p)}
     if "kubelet" not in running or not running & {"hostpathplugin", DRIVER}:
         return
+    # not at the top: keeps `snapconf testbed --help` free of kubernetes (tests patch Kube there)
     from conformance.kube import Kube, KubeError
     from conformance.waits import Waiter, WaitTimeout
 
@@ -810,8 +818,6 @@ def components(layout: Layout | None = None) -> list[dict[str, str]]:
                 versions[name] = (module.version(), bins[name])
     except (build.BuildError, OSError, subprocess.CalledProcessError):
         return []
-    from conformance import __version__
-
     versions["csi-interposer"] = (f"snapconf {__version__}", Path(sys.executable))
     spec = driver.load(layout)
     if spec is not None:
@@ -834,6 +840,7 @@ def components(layout: Layout | None = None) -> list[dict[str, str]]:
 
 def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[str]:
     """Switch the interposer's active faults on a running testbed (``none``: all off)."""
+    # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
     from snapconf_testbed.faults import FaultError, available_faults, write_active
 
     if not healthy(layout):
@@ -850,6 +857,7 @@ def set_faults(layout: Layout, names: Sequence[str], say: Say = print) -> list[s
 
 def _warn_state_faults(layout: Layout, names: Sequence[str], say: Say) -> None:
     """Say which active faults cannot work on a user's driver (no hostpath state dir)."""
+    # not at the top: keeps `snapconf testbed --help` free of grpc (the faults load it)
     from snapconf_testbed.faults.hostpath import NEEDS_STATE
 
     spec = driver.load(layout)

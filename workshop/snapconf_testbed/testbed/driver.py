@@ -268,6 +268,7 @@ def plugin_info(socket: Path, proto_dir: Path, timeout: float = 30.0) -> tuple[s
     Raises:
         PluginInfoError: no answer within ``timeout`` seconds, an error, or a bad name.
     """
+    # not at the top: keeps `snapconf testbed --help` free of grpc (it reads DEFAULT_ARGS)
     import grpc
 
     from snapconf_testbed.faults.proto import load_csi
