@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import re
 import secrets
 import threading
@@ -316,44 +317,24 @@ def wait_snapshot_gone(
         KubeError: the cluster could not be read or written.
     """
     deadline = time.monotonic() + timeout
-
-    def left() -> float:
-        return max(0.0, deadline - time.monotonic())
-
-    def gone(within: float) -> None:
-        waiter.gone("VolumeSnapshot", name, namespace, timeout=within, op=op)
-
     held = waiter.until(
         "VolumeSnapshot", name, namespace, lambda o: o is None or _held_only_by_provisioner(o),
         timeout=timeout, op=op, describe=f"VolumeSnapshot {namespace}/{name} to be deleted",
     )  # fmt: skip
     if held is None:
         return None
-    if _restore_pending(kube, namespace, name):
-        gone(left())
+    ref = _ref("VolumeSnapshot", name, namespace)
+    if _restore_pending(kube, namespace, name):  # the provisioner still needs it: no grace
+        left = max(0.0, deadline - time.monotonic())
+        waiter.gone("VolumeSnapshot", name, namespace, timeout=left, op=op)
         return None
-    try:
-        gone(min(PROVISIONER_GRACE, left()))
+    taken = _take_over(
+        kube, waiter, ref, grace=PROVISIONER_GRACE, stuck=_held_only_by_provisioner,
+        change={"finalizers": None}, deadline=deadline, op=op,
+    )  # fmt: skip
+    if taken is None:
         return None
-    except WaitTimeout:
-        pass
-    for _attempt in range(2):
-        held = kube.get_or_none("VolumeSnapshot", name, namespace)
-        if not _held_only_by_provisioner(held):
-            break
-        version = dig(held, "metadata", "resourceVersion")
-        patch = {"metadata": {"finalizers": None, "resourceVersion": version}}
-        try:
-            kube.patch("VolumeSnapshot", name, namespace, patch)
-        except NotFound:
-            return None
-        except Conflict:
-            continue
-        gone(left())
-        ref = _ref("VolumeSnapshot", name, namespace)
-        return ORPHANED_PROVISIONER_FINALIZER.format(ref=ref) + _writers(held)
-    gone(left())
-    return None
+    return ORPHANED_PROVISIONER_FINALIZER.format(ref=ref) + _writers(taken)
 
 
 GROUP_CONTENT_FINALIZER: Final = (
@@ -411,44 +392,71 @@ def wait_group_content_gone(
         WaitTimeout: the content is still there after ``timeout`` seconds.
         KubeError: the cluster could not be read or written.
     """
-    kind = "VolumeGroupSnapshotContent"
-    deadline = time.monotonic() + timeout
+    ref = _ref("VolumeGroupSnapshotContent", name, None)
+    taken = _take_over(
+        kube, waiter, ref, grace=GROUP_HANDOVER_GRACE,
+        stuck=lambda obj: _group_handover_missed(kube, obj),
+        change={"annotations": {GROUP_BEING_DELETED: "yes"}},
+        deadline=time.monotonic() + timeout, op=op,
+    )  # fmt: skip
+    if taken is None:
+        return None
+    note = ORPHANED_GROUP_CONTENT.format(
+        annotation=GROUP_BEING_DELETED, ref=ref, finalizer=GROUP_CONTENT_FINALIZER
+    )
+    return note + _writers(taken)
 
-    def left() -> float:
-        return max(0.0, deadline - time.monotonic())
+
+def _take_over(
+    kube: KubeAPI,
+    waiter: Waiter,
+    ref: Ref,
+    *,
+    grace: float,
+    stuck: Callable[[Obj | None], bool],
+    change: Obj,
+    deadline: float,
+    op: str,
+) -> Obj | None:
+    """Let a component release a deleted object for ``grace`` s, else do its part, then wait.
+
+    While the object is ``stuck``, ``change`` is merged into its metadata, guarded by its
+    resourceVersion (tried once more on a conflict). Returns the object as it was before
+    the change, or None when nothing was taken over (it went, or stopped being stuck).
+
+    Raises:
+        WaitTimeout: the object is still there at ``deadline`` (``time.monotonic()``).
+        KubeError: the cluster could not be read or written.
+    """
 
     def gone(within: float) -> None:
-        waiter.gone(kind, name, None, timeout=within, op=op)
+        waiter.gone(
+            ref.kind, ref.name, ref.namespace, op=op,
+            timeout=max(0.0, min(within, deadline - time.monotonic())),
+        )  # fmt: skip
 
     try:
-        gone(min(GROUP_HANDOVER_GRACE, left()))
+        gone(grace)
         return None
     except WaitTimeout:
         pass
     for _attempt in range(2):
-        held = kube.get_or_none(kind, name, None)
-        if not _group_handover_missed(kube, held):
+        held = kube.get_or_none(ref.kind, ref.name, ref.namespace)
+        if not stuck(held):
             break
-        meta = dig(held, "metadata") or {}
-        patch = {
-            "metadata": {
-                "annotations": {GROUP_BEING_DELETED: "yes"},
-                "resourceVersion": meta.get("resourceVersion"),
-            }
-        }
+        version = dig(held, "metadata", "resourceVersion")
         try:
-            kube.patch(kind, name, None, patch)
+            kube.patch(
+                ref.kind, ref.name, ref.namespace,
+                {"metadata": {**change, "resourceVersion": version}},
+            )  # fmt: skip
         except NotFound:
             return None
         except Conflict:
             continue
-        gone(left())
-        note = ORPHANED_GROUP_CONTENT.format(
-            annotation=GROUP_BEING_DELETED, ref=_ref(kind, name, None),
-            finalizer=GROUP_CONTENT_FINALIZER,
-        )  # fmt: skip
-        return note + _writers(held)
-    gone(left())
+        gone(math.inf)
+        return held
+    gone(math.inf)
     return None
 
 
