@@ -122,3 +122,13 @@ def test_an_import_is_a_named_pair_and_broken_marks_both() -> None:
     broken = cluster.tracker._broken
     assert len(broken) == 2
     assert not actions(kube)[0].import_snapshot("handle-2").snapshot.get("status")
+
+
+def test_a_foreign_claims_pv_is_marked_broken_so_cleanup_deletes_it_as_it_is() -> None:
+    kube = FakeKube()
+    cluster, _ = actions(kube)
+    cluster.wait_bound = lambda pvc, **_: pvc  # type: ignore[method-assign]
+    claim = cluster.foreign_claim()
+    pv_name = claim["spec"]["volumeName"]
+    assert kube.get("PersistentVolume", pv_name)["spec"]["csi"]["driver"] == "other.snapconf.io"
+    assert [ref.name for ref in cluster.tracker._broken] == [pv_name]

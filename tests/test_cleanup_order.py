@@ -158,3 +158,30 @@ def test_a_plain_sweep_leaves_members_to_their_group() -> None:
     sweep(kube, RUN, timeout=3, waiter=Waiter(kube, clock=clock, sleep=clock.sleep))
     assert kube.get_or_none("VolumeSnapshot", "snap", NS) is not None
     assert not any(kind == "VolumeSnapshot" for kind, _, _ in kube.patches)
+
+
+def test_a_broken_retained_pv_is_deleted_as_it_is_without_waiting_for_a_provisioner() -> None:
+    """A PV of a driver nobody serves (``foreign_claim``) is not flipped to Delete.
+
+    Flipped, it would wait for a provisioner that never comes: half the cleanup budget.
+    """
+    kube = FakeKube()
+    kube.put({
+        "kind": "PersistentVolume",
+        "metadata": {"name": "foreign-pv", "finalizers": []},
+        "spec": {
+            "persistentVolumeReclaimPolicy": "Retain",
+            "claimRef": {"name": "gone-claim", "namespace": NS, "uid": "u1"},
+            "csi": {"driver": "other.snapconf.io", "volumeHandle": "h"},
+        },
+        "status": {"phase": "Released"},
+    })  # fmt: skip
+    clock = FakeClock()
+    tracker = Tracker(kube, RUN, "main", Waiter(kube, clock=clock, sleep=clock.sleep))
+    tracker.adopt("PersistentVolume", "foreign-pv")
+    tracker.mark_broken("PersistentVolume", "foreign-pv")
+    started = clock()
+    assert tracker.cleanup(120) == []
+    assert kube.get_or_none("PersistentVolume", "foreign-pv") is None
+    assert kube.patches == [], "a broken PV's Retain policy was flipped to Delete"
+    assert clock() - started < 10, "cleanup waited for a provisioner that never comes"

@@ -699,3 +699,18 @@ def test_testbed_crds_include_the_group_snapshot_crds(tmp_path: Path) -> None:
     (tmp_path / f"{bootstrap.GROUP_SNAPSHOT_CRDS[0]}.yaml").unlink()
     with pytest.raises(ValueError, match=bootstrap.GROUP_SNAPSHOT_CRDS[0]):
         bootstrap.crds(tmp_path)
+
+
+def test_the_node_may_read_pods_claims_and_volumes_and_nothing_else() -> None:
+    """The grant that spares a new pod the kubelet's 10 s back-off is reads for this node."""
+    role, binding = bootstrap.node_reads()
+    assert role["rules"] == [{
+        "apiGroups": [""],
+        "resources": ["pods", "persistentvolumeclaims", "persistentvolumes"],
+        "verbs": ["get"],
+    }]  # fmt: skip
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+        "name": f"system:node:{NODE_NAME}",
+    }]  # fmt: skip

@@ -174,5 +174,8 @@ class ClaimActions(ActionsBase):
             f"snapconf-foreign-{claim_name}", capacity=size, mode="Filesystem",
             claim_name=claim_name, attributes={}, node_affinity=None, driver=FOREIGN_DRIVER,
         )  # fmt: skip
+        # No provisioner will ever delete it: cleanup must not flip its Retain policy and
+        # wait for one (that waited out half the cleanup budget), but delete it as it is.
+        self.mark_broken(pv)
         pvc = self.pvc(storage_class="", volume_name=name_of(pv), name=claim_name, labels=labels)
         return self.wait_bound(pvc)

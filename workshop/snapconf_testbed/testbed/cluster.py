@@ -473,6 +473,7 @@ def _bring_up(
     kube = Kube(str(layout.kubeconfig))
     try:
         waiter = Waiter(kube)
+        bootstrap.install_node_reads(layout.kubeconfig)
         bootstrap.install_crds(kube, waiter, crd_dir, STARTUP_TIMEOUT)
         # a user's driver's CSIDriver object follows once it has said its name
         bootstrap.install_classes(kube, DRIVER_NAME if spec is None else None)
