@@ -58,6 +58,11 @@ def _testbed_kubeconfig(say: Say) -> Path | None:
     return testbed.up(say=lambda line: say(line.strip()))
 
 
+#: pytest's own progress stays out of the way of snapconf's lines: no header, no letters
+#: (see ``Progress.pytest_report_teststatus``) and no "[100%]" filler at the end.
+QUIET = ("-q", "-o", "console_output_style=classic")
+
+
 def pytest_args(
     args: argparse.Namespace, kubeconfig: Path, profile: Path, run_dir: Path
 ) -> list[str]:
@@ -71,7 +76,7 @@ def pytest_args(
         f"--junitxml={run_dir / report.JUNIT_FILE}",
         f"--alluredir={run_dir / report.ALLURE_RESULTS_DIR}",
         "-p", "no:cacheprovider",
-        "-q",
+        *QUIET,
         # this process imported the plugin already, so pytest cannot rewrite its asserts;
         # the warning about it comes before the ini's filters apply
         "-W", "ignore::pytest.PytestAssertRewriteWarning",

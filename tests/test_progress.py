@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from conformance.progress import MAX_REASONS, Progress
 from conformance.report import Verdict, load_results, verdict
+from conformance.runner import QUIET
 
 DATA = Path(__file__).parent / "data" / "report"
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -340,3 +342,12 @@ def test_no_pytest_letters_for_conformance_outcomes() -> None:
     assert progress.pytest_report_teststatus(rep("t::a", "setup", "passed")) == ("", "", "")
     assert progress.pytest_report_teststatus(rep("t::a", "setup", "failed"))[0] == "error"
     assert progress.pytest_report_teststatus(rep("t::a", "call", "skipped"))[1] == ""
+
+
+def test_a_run_prints_no_pytest_progress_of_its_own(isolated: pytest.Pytester) -> None:
+    """With the runner's options, pytest adds no dots and no "[100%]" to snapconf's lines."""
+    isolated.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = run(isolated, Progress(io.StringIO()), *QUIET)
+    result.assert_outcomes(passed=2)
+    stray = [line for line in result.outlines if re.fullmatch(r"[.\s]*(\[\s*\d+%\])?", line)]
+    assert not [line for line in stray if line.strip()], stray
