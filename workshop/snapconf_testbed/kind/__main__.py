@@ -118,11 +118,13 @@ def write_manifests(layout: Layout, out_dir: Path) -> list[Path]:
             build.module_dir("modules/external-provisioner", PROVISIONER)
             / "deploy/kubernetes/rbac.yaml"
         ),
-        *manifests.load_all(snapshotter_dir / "deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml"),
+        *manifests.load_all(
+            snapshotter_dir / "deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml"
+        ),
         *manifests.load_all(
             build.module_dir("modules/external-resizer", RESIZER) / "deploy/kubernetes/rbac.yaml"
         ),
-    ]  # fmt: skip
+    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "snapshot-controller.yaml": manifests.snapshot_controller(

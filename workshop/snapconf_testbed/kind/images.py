@@ -94,8 +94,10 @@ def with_libraries(files: Mapping[str, Path]) -> dict[str, Path]:
 
 
 def rootfs(files: Mapping[str, Path]) -> RootFS:
-    """A root filesystem of ``files`` (followed: a symlinked library is stored as a file),
-    every parent folder, /tmp, and a passwd/group naming root and nobody."""
+    """A root filesystem of ``files`` with every parent folder, /tmp, passwd and group.
+
+    Symlinks are followed: a library ``ldd`` names through a link is stored as a file.
+    """
     fs = RootFS()
     dirs: set[str] = set()
     wanted = sorted(files)

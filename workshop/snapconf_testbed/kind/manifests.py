@@ -41,6 +41,8 @@ RUNNER_ROLES = (
 """The sidecars' ClusterRoles (in the modules' RBAC files), bound to the plugin's account."""
 
 Obj = dict[str, Any]
+BIDIRECTIONAL = {"mountPropagation": "Bidirectional"}
+"""The plugin's mounts reach kubelet (and kubelet's reach the plugin)."""
 
 
 def load_all(path: Path) -> list[Obj]:
@@ -51,9 +53,14 @@ def load_all(path: Path) -> list[Obj]:
 def api_env() -> list[Obj]:
     """Environment that points client-go's in-cluster config at the node's API server."""
     return [
-        {"name": "KUBERNETES_SERVICE_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "KUBERNETES_SERVICE_HOST", "valueFrom": field_ref("status.hostIP")},
         {"name": "KUBERNETES_SERVICE_PORT", "value": APISERVER_PORT},
-    ]  # fmt: skip
+    ]
+
+
+def field_ref(path: str) -> Obj:
+    """An env ``valueFrom`` of the pod's own field ``path`` (downward API)."""
+    return {"fieldRef": {"fieldPath": path}}
 
 
 def snapshot_controller(upstream: Sequence[Obj], image: str) -> list[Obj]:
@@ -124,12 +131,12 @@ def hostpath_plugin(images: Mapping[str, str], sidecar_rbac: Sequence[Obj]) -> l
             "--plugin-registration-dir=/registration",
             f"--kubelet-registration-path={PLUGIN_DIR}/csi.sock",
         ],
-        "env": [{"name": "KUBE_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "env": [{"name": "KUBE_NODE_NAME", "valueFrom": field_ref("spec.nodeName")}],
         "securityContext": {"privileged": True},
         "volumeMounts": [
             {"name": "socket-dir", "mountPath": "/csi"},
-            {"name": "mountpoint-dir", "mountPath": f"{KUBELET_DIR}/pods", "mountPropagation": "Bidirectional"},
-            {"name": "plugins-dir", "mountPath": f"{KUBELET_DIR}/plugins", "mountPropagation": "Bidirectional"},
+            {"name": "mountpoint-dir", "mountPath": f"{KUBELET_DIR}/pods", **BIDIRECTIONAL},
+            {"name": "plugins-dir", "mountPath": f"{KUBELET_DIR}/plugins", **BIDIRECTIONAL},
             {"name": "registration-dir", "mountPath": "/registration"},
             {"name": "csi-data-dir", "mountPath": "/csi-data-dir"},
             {"name": "dev-dir", "mountPath": "/dev"},

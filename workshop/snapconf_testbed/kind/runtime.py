@@ -81,7 +81,7 @@ def strip_spec(spec: dict[str, Any], drop: Iterable[str]) -> bool:
 
 
 def parse_command(args: Sequence[str]) -> tuple[str, list[str]]:
-    """runc's subcommand and the arguments after it (``("", [])`` when there is none)."""
+    """The runc subcommand and the arguments after it (``("", [])`` when there is none)."""
     i = 0
     while i < len(args):
         arg = args[i]
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = file_to_rewrite(args)
     if target is not None and target[0].exists():
         rewrite(target[0], target[1], missing_capabilities(own_bounding_mask()))
-    os.execvp(runc, [runc, *args])
+    os.execvp(runc, [runc, *args])  # noqa: S606 - runc's own argv, no shell
     return 127  # pragma: no cover - execvp does not return
 
 
