@@ -163,6 +163,7 @@ require_tools() {
 	local tool missing=() tools=(docker kind kubectl git curl snapconf)
 	if ((LOCAL_IMAGES)); then
 		# kind and kubectl are built here; git and curl are not used
+		command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
 		tools=(docker go jq snapconf "$PYTHON")
 		((LOCAL_DOCKERD)) && tools+=(dockerd)
 	fi
