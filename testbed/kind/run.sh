@@ -493,10 +493,14 @@ load_local_images() {
 install_local_snapshotter() {
 	log "installing snapshot CRDs and snapshot-controller $SNAPSHOTTER_VERSION (local images)"
 	kubectl apply --server-side --force-conflicts -k "${MODULE_PATHS[snapshot_crds]}"
+	# the group CRDs too: the controller and csi-snapshotter look for them once, at start
 	kubectl wait --for=condition=Established --timeout="$WAIT_TIMEOUT" \
 		crd/volumesnapshotclasses.snapshot.storage.k8s.io \
 		crd/volumesnapshotcontents.snapshot.storage.k8s.io \
-		crd/volumesnapshots.snapshot.storage.k8s.io
+		crd/volumesnapshots.snapshot.storage.k8s.io \
+		crd/volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshots.groupsnapshot.storage.k8s.io
 	kubectl apply --server-side --force-conflicts -f "$WORK_DIR/manifests/snapshot-controller.yaml"
 	kubectl -n kube-system wait --for=condition=Available --timeout="$WAIT_TIMEOUT" \
 		deployment/snapshot-controller
