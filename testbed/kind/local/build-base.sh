@@ -63,9 +63,10 @@ mmdebstrap --variant=minbase --mode=root --format=tar \
 	"deb $MIRROR bookworm main" \
 	"deb $MIRROR bookworm-updates main" \
 	"deb $SECURITY bookworm-security main"
+# kind's Dockerfile also sets STOPSIGNAL SIGRTMIN+3, which `docker import` refuses
+# ("stopsignal is not a valid change command"); kind removes its nodes with `docker rm -f`.
 docker import \
 	--change 'ENV container=docker' \
-	--change 'STOPSIGNAL SIGRTMIN+3' \
 	--change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
 	"$WORK/rootfs.tar" "$IMAGE" >/dev/null
 echo "$IMAGE"
