@@ -454,7 +454,8 @@ node_key() {
 build_local_node_image() {
 	local kind_version started key have bin_dir
 	kind_version=$(gomod_version "$REPO_ROOT/testbed/modules/kind/go.mod" sigs.k8s.io/kind)
-	BASE_IMAGE=$BASE_IMAGE_REPO:$kind_version-bookworm-$(sha256sum "$LOCAL_DIR/base-customize.sh" "$LOCAL_DIR/build-base.sh" | sha256sum | cut -c1-8)
+	# tagged by the content of the scripts that make it
+	BASE_IMAGE=$BASE_IMAGE_REPO:$kind_version-bookworm-$(cat "$LOCAL_DIR/base-customize.sh" "$LOCAL_DIR/build-base.sh" | sha256sum | cut -c1-8)
 	if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 		command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
 		log "building the base image $BASE_IMAGE (mmdebstrap, Debian bookworm)"

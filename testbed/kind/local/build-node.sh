@@ -53,7 +53,7 @@ trap cleanup EXIT
 ID=$(docker run -d --entrypoint=sleep --security-opt seccomp=unconfined --network none \
 	"$BASE" infinity)
 for binary in kubeadm kubelet kubectl; do
-	docker cp "$BIN_DIR/$binary" "$ID:/usr/bin/$binary"
+	docker cp -L "$BIN_DIR/$binary" "$ID:/usr/bin/$binary"
 	docker exec "$ID" chmod 0755 "/usr/bin/$binary"
 	docker exec "$ID" chown root:root "/usr/bin/$binary"
 done
