@@ -68,7 +68,9 @@ while IFS=$'\t' read -r where name path; do
 	echo "importing $name" >&2
 	docker exec -i "$ID" ctr --namespace=k8s.io images import --all-platforms --no-unpack \
 		--digests - <"$path" >/dev/null
-	docker exec "$ID" ctr --namespace=k8s.io images ls -q | grep -qxF "$name" ||
+	# the whole list first: grep -q stopping early would fail the pipe (pipefail)
+	listed=$(docker exec "$ID" ctr --namespace=k8s.io images ls -q)
+	grep -qxF "$name" <<<"$listed" ||
 		{
 			echo "build-node.sh: $name is not in containerd after the import" >&2
 			exit 1
