@@ -77,7 +77,9 @@ while IFS=$'\t' read -r where name path; do
 		}
 done <"$IMAGES_FILE"
 docker exec "$ID" pkill -x containerd
-docker exec "$ID" bash -c 'for i in $(seq 1 30); do pgrep -x containerd >/dev/null || exit 0; sleep 1; done; exit 1'
+# sleep is PID 1 and reaps nothing: the stopped containerd stays a zombie, so wait for its
+# socket to go (removed on a clean shutdown) rather than for the process
+docker exec "$ID" bash -c 'for i in $(seq 1 30); do [ -S /run/containerd/containerd.sock ] || exit 0; sleep 1; done; exit 1'
 docker exec "$ID" rm -f /tmp/containerd.log
 docker commit \
 	--change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
