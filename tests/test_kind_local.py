@@ -218,7 +218,8 @@ def test_csi_images_are_local_names_and_the_plugin_carries_its_tools(tmp_path: P
         pytest.skip("tar, gzip or losetup is not installed")
     built = images.csi_images(tags, {n: tmp_path / n for n in images.CSI_BINARIES})
     plugin = next(i for i in built if "hostpathplugin" in i.name)
-    assert {"usr/bin/tar", "usr/bin/gzip", "usr/bin/losetup"} <= set(plugin.files)
+    tools = {"usr/bin/tar", "usr/bin/gzip", "usr/bin/losetup", "usr/bin/cp", "bin/sh"}
+    assert tools <= set(plugin.files)
     assert plugin.entrypoint == ("/usr/local/bin/hostpathplugin",)
 
 

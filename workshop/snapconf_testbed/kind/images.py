@@ -40,8 +40,10 @@ CSI_BINARIES = (
     "csi-resizer",
     "hostpathplugin",
 )
-HOSTPATH_TOOLS = ("tar", "gzip", "losetup")
-"""What the hostpath plugin runs (testbed/hostpath-driver: cut.go, volumes.go, mount.go)."""
+HOSTPATH_TOOLS = ("tar", "gzip", "losetup", "cp", "sh")
+"""What the hostpath plugin runs (testbed/hostpath-driver: ``tar`` in cut.go and volumes.go,
+``cp -a`` in volumes.go, ``losetup`` in mount.go), and what they run: GNU tar starts its
+compressor through ``/bin/sh -c`` ("gzip: Cannot exec" without a shell)."""
 
 _LDD_LINE = re.compile(r"^\s*(?:\S+\s+=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)\s*$")
 
@@ -152,6 +154,7 @@ def csi_images(tags: Mapping[str, str], bins: Mapping[str, Path]) -> list[Image]
         files = {f"usr/local/bin/{binary}": bins[binary]}
         if binary == "hostpathplugin":
             files.update({f"usr/bin/{tool}": which(tool) for tool in HOSTPATH_TOOLS})
+            files["bin/sh"] = which("sh")
         images.append(Image(name, files, entrypoint=(f"/usr/local/bin/{binary}",)))
     return images
 
