@@ -121,12 +121,15 @@ stop() {
 			fi
 		fi
 	fi
-	# anything left mounted under its folders, deepest first
+	# anything left mounted under its folders, deepest first (usually nothing: no match
+	# must not fail the pipe under pipefail)
 	local mnt
-	awk '{print $5}' /proc/self/mountinfo | grep -E "^($STATE/docker|$EXEC_ROOT)(/|$)" |
+	awk '{print $5}' /proc/self/mountinfo | { grep -E "^($STATE/docker|$EXEC_ROOT)(/|$)" || true; } |
 		sort -r | while read -r mnt; do
 		umount "$mnt" 2>/dev/null || umount -l "$mnt" || true
 	done
+	rm -rf "$EXEC_ROOT"
+	rm -f "$PIDFILE" "$SOCKET"
 	if [[ -e $NO_MODULES_MARK ]]; then
 		rmdir /lib/modules 2>/dev/null || true
 		rm -f "$NO_MODULES_MARK"
