@@ -27,6 +27,8 @@ system python3), which drops from each container's spec the capabilities missing
 this machine's bounding set before it execs runc: here CAP_SYS_RESOURCE, without which
 `docker run --privileged` (kind's nodes) fails with "unable to apply caps".
 
+dockerd 20.10 also writes /etc/docker/key.json (its trust key; kept) and makes
+/run/docker/plugins (removed by `stop` when empty).
 kind bind-mounts /lib/modules into its nodes; a machine without it gets an empty
 /lib/modules from dockerd, which `stop` removes again (it records that it was absent).
 EOF_USAGE
@@ -130,6 +132,8 @@ stop() {
 	done
 	rm -rf "$EXEC_ROOT"
 	rm -f "$PIDFILE" "$SOCKET"
+	# dockerd makes /run/docker/plugins whatever its exec root; only empty ones go
+	rmdir /run/docker/plugins /run/docker 2>/dev/null || true
 	if [[ -e $NO_MODULES_MARK ]]; then
 		rmdir /lib/modules 2>/dev/null || true
 		rm -f "$NO_MODULES_MARK"
