@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KIND_DIR = ROOT / "testbed" / "kind"
 RUN_SH = KIND_DIR / "run.sh"
 CLUSTER_YAML = KIND_DIR / "cluster.yaml"
+CLUSTER_LOCAL_YAML = KIND_DIR / "cluster-local.yaml"
+LOCAL_SCRIPTS = sorted((KIND_DIR / "local").glob("*.sh"))
+KIND_GOMOD = ROOT / "testbed" / "modules" / "kind" / "go.mod"
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
 KUBERNETES_GOMOD = ROOT / "testbed" / "modules" / "kubernetes" / "go.mod"
 SNAPSHOTTER_GOMOD = ROOT / "testbed" / "modules" / "external-snapshotter" / "go.mod"
@@ -87,6 +90,25 @@ def test_node_image_is_the_pinned_kubernetes_version(kubernetes_version: str) ->
     repository, _, tag = image.rpartition(":")
     assert repository == "kindest/node"
     assert tag == kubernetes_version
+
+
+def test_local_cluster_config_runs_without_registry_images(kubernetes_version: str) -> None:
+    config = load(CLUSTER_LOCAL_YAML)
+    assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
+    (node,) = config["nodes"]
+    assert node["role"] == "control-plane"
+    repository, _, tag = node["image"].rpartition(":")
+    assert repository == "localhost/snapconf/kind-node"
+    assert tag == kubernetes_version
+    assert config["networking"] == {"disableDefaultCNI": True, "kubeProxyMode": "none"}
+    patches = {p["kind"]: p for p in map(yaml.safe_load, config["kubeadmConfigPatches"])}
+    assert patches["KubeletConfiguration"]["failCgroupV1"] is False
+    # kind's own skips (preflight, kube-proxy) must stay: the list is replaced, not merged
+    assert set(patches["InitConfiguration"]["skipPhases"]) == {
+        "preflight",
+        "addon/kube-proxy",
+        "addon/coredns",
+    }
 
 
 # --- class manifests --------------------------------------------------------------------
@@ -206,10 +228,34 @@ def test_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install -y shellcheck)")
+    paths = [str(RUN_SH), *map(str, LOCAL_SCRIPTS)]
     result = subprocess.run(
-        [shellcheck, "--format=gcc", str(RUN_SH)], capture_output=True, text=True, check=False
+        [shellcheck, "--format=gcc", *paths], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", LOCAL_SCRIPTS, ids=lambda p: p.name)
+def test_local_scripts_are_strict_executable_and_parse(script: Path) -> None:
+    assert os.access(script, os.X_OK)
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert re.search(r"^set -euo pipefail$", text, re.MULTILINE)
+    result = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "script", [p for p in LOCAL_SCRIPTS if p.name != "base-customize.sh"], ids=lambda p: p.name
+)
+def test_local_scripts_help(script: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(script), "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: testbed/kind/local/{script.name}")
 
 
 def test_snapshotter_version_is_read_from_gomod_not_hard_coded(snapshotter_version: str) -> None:
@@ -224,7 +270,14 @@ def test_help() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("Usage: testbed/kind/run.sh")
-    for word in ("KEEP_CLUSTER", "--kubeconfig", "profiles/hostpath.yaml", "--report-dir reports"):
+    for word in (
+        "KEEP_CLUSTER",
+        "--kubeconfig",
+        "profiles/hostpath.yaml",
+        "--report-dir reports",
+        "--local-images",
+        "LOCAL_DOCKERD",
+    ):
         assert word in result.stdout
 
 
@@ -239,6 +292,18 @@ def test_print_versions(kubernetes_version: str, snapshotter_version: str) -> No
     assert values["external_snapshotter"] == snapshotter_version
     assert SEMVER.fullmatch(values["csi_driver_host_path"])
     assert values["hostpath_deploy"] == f"deploy/kubernetes-{minor}"
+    assert values["mode"] == "registry"
+
+
+def test_print_versions_local(kubernetes_version: str) -> None:
+    result = subprocess.run(
+        ["bash", str(RUN_SH), "--local-images", "--print-versions"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert values["mode"] == "local-images"
+    assert values["node_image"] == f"localhost/snapconf/kind-node:{kubernetes_version}"
 
 
 # --- run.sh: the flow, against stub tools -------------------------------------------------
@@ -248,7 +313,8 @@ STUB = """\
 # Stub {name}: log the call, answer what run.sh asks.
 printf '%s %s\\n' {name} "$*" >>"$STUB_LOG"
 case "{name} $*" in
-  "docker image inspect"*|"docker info"*) exit 0 ;;
+  "docker image inspect"*) exit "${{STUB_IMAGE_MISSING:-0}}" ;;
+  "docker info"*) exit 0 ;;
   "kind get clusters"*) printf '%s\\n' $STUB_CLUSTERS ;;
   "kind get kubeconfig"*) echo "apiVersion: v1" ;;
   "kubectl get nodes"*) echo "$STUB_KUBELET_VERSION" ;;
@@ -268,21 +334,53 @@ exit 0
 """
 
 
+STUB_TOOLS = ("docker", "dockerd", "kind", "kubectl", "git", "curl", "snapconf", "go", "jq")
+STUB_TOOLS += ("mmdebstrap",)
+PYTHON_STUB = """\
+#!/usr/bin/env bash
+# Stub of the Python that runs snapconf_testbed.kind.
+printf 'python %s\\n' "$*" >>"$STUB_LOG"
+[[ $1 == -c ]] && exit 0
+d=$STUB_ROOT
+case "$3" in
+  binaries) for b in kind kubectl kubeadm kubelet; do echo "$b=$d/bins/$b"; done ;;
+  paths) echo "kind_module=$d/kind-mod"; echo "snapshot_crds=$d/crds" ;;
+  images)
+    printf 'node\\tregistry.k8s.io/pause:3.10.2\\t%s\\n' "$4/pause.tar"
+    printf 'node\\tregistry.k8s.io/etcd:3.7.0-0\\t%s\\n' "$4/etcd.tar"
+    printf 'load\\tlocalhost/snapconf/csi-provisioner:v6\\t%s\\n' "$4/prov.tar" ;;
+  manifests) mkdir -p "$4"; touch "$4/snapshot-controller.yaml" "$4/csi-hostpath.yaml" ;;
+esac
+"""
+SCRIPT_STUB = """\
+#!/usr/bin/env bash
+printf '{name} %s\\n' "$*" >>"$STUB_LOG"
+[[ {name} == dockerd.sh && $1 == env ]] && echo 'DOCKER_HOST=unix:///stub.sock'
+exit 0
+"""
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
     """A copy of the files run.sh reads, so its REPO_ROOT (and reports/) is tmp_path."""
     (tmp_path / "testbed").mkdir()
     shutil.copytree(KIND_DIR, tmp_path / "testbed" / "kind")
-    for gomod in (KUBERNETES_GOMOD, SNAPSHOTTER_GOMOD):
+    for gomod in (KUBERNETES_GOMOD, SNAPSHOTTER_GOMOD, KIND_GOMOD):
         target = tmp_path / gomod.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(gomod, target)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("docker", "kind", "kubectl", "git", "curl", "snapconf"):
+    for name in STUB_TOOLS:
         stub = bin_dir / name
         stub.write_text(STUB.format(name=name))
         stub.chmod(0o755)
+    # --local-images: the workshop's steps and the image builds, logged
+    (bin_dir / "stub-python").write_text(PYTHON_STUB)
+    (bin_dir / "stub-python").chmod(0o755)
+    for script in ("build-base.sh", "build-node.sh", "dockerd.sh"):
+        path = tmp_path / "testbed" / "kind" / "local" / script
+        path.write_text(SCRIPT_STUB.format(name=script))
     return tmp_path
 
 
@@ -298,6 +396,7 @@ def run_stubbed(
         "STUB_LOG": str(log),
         "STUB_CLUSTERS": "",
         "STUB_KUBELET_VERSION": gomod_require(KUBERNETES_GOMOD, "k8s.io/kubernetes"),
+        "STUB_ROOT": str(sandbox),
         **env,
     }
     result = subprocess.run(
@@ -381,3 +480,63 @@ def test_flow_reports_missing_tools(sandbox: Path) -> None:
     assert result.returncode == 1
     assert "not on PATH: kind" in result.stderr
     assert calls == []
+
+
+def test_local_flow_builds_creates_loads_installs_runs_and_deletes(
+    sandbox: Path, kubernetes_version: str
+) -> None:
+    (sandbox / "bins").mkdir()
+    for name in ("kind", "kubectl", "kubeadm", "kubelet"):
+        (sandbox / "bins" / name).write_text(name)
+    result, calls = run_stubbed(
+        sandbox,
+        "--local-images",
+        "-n",
+        "2",
+        SNAPCONF_PYTHON=str(sandbox / "bin" / "stub-python"),
+        STUB_IMAGE_MISSING="1",
+    )
+    assert result.returncode == 0, result.stderr
+    start = index(calls, "dockerd.sh start")
+    binaries = index(calls, "python -m snapconf_testbed.kind binaries")
+    imgs = index(calls, "python -m snapconf_testbed.kind images ")
+    manifests = index(calls, "python -m snapconf_testbed.kind manifests ")
+    base = index(calls, "build-base.sh ")
+    assert f"{sandbox}/kind-mod localhost/snapconf/kind-base:v0.33.0-bookworm-" in calls[base]
+    node = index(calls, "build-node.sh ")
+    node_image = f"localhost/snapconf/kind-node:{kubernetes_version}"
+    assert f" {node_image} {kubernetes_version} " in calls[node]
+    create = index(calls, "kind create cluster --name snapconf --config ")
+    assert "/cluster-local.yaml " in calls[create]
+    assert f"--image localhost/snapconf/kind-node:{kubernetes_version}" in calls[create]
+    load = index(calls, "kind load image-archive ")
+    assert calls[load].endswith("/prov.tar --name snapconf")  # only the `load` archives
+    assert sum(c.startswith("kind load") for c in calls) == 1
+    crds = index(calls, f"kubectl apply --server-side --force-conflicts -k {sandbox}/crds")
+    controller = index(calls, "kubectl apply --server-side --force-conflicts -f ")
+    assert calls[controller].endswith("/snapshot-controller.yaml")
+    plugin = index(calls, "kubectl -n default wait --for=jsonpath")
+    assert calls[plugin - 2].endswith("/csi-hostpath.yaml")
+    snapconf = index(calls, "snapconf run ")
+    assert calls[snapconf].endswith("--report-dir reports -n 2")
+    delete = index(calls, "kind delete cluster --name snapconf")
+    stop = index(calls, "dockerd.sh stop")
+    assert start < binaries < imgs < manifests < base < node < create < load < crds
+    assert crds < controller < plugin < snapconf < delete < stop
+    assert not any(c.startswith(("git ", "curl ")) for c in calls)
+
+
+def test_local_flow_uses_the_callers_engine_and_keeps_it(sandbox: Path) -> None:
+    (sandbox / "bins").mkdir()
+    result, calls = run_stubbed(
+        sandbox,
+        "--local-images",
+        SNAPCONF_PYTHON=str(sandbox / "bin" / "stub-python"),
+        LOCAL_DOCKERD="0",
+        KIND_LOCAL_IMAGES="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert not any(c.startswith("dockerd.sh") for c in calls)
+    index(calls, "docker info")
+    assert not any(c.startswith("build-base.sh") for c in calls)  # the base image exists
+    index(calls, "build-node.sh ")  # the node image lacks the current key

@@ -6,8 +6,8 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: testbed/kind/run.sh [SNAPCONF_RUN_ARGS...]
-       testbed/kind/run.sh --print-versions
+Usage: testbed/kind/run.sh [--local-images] [SNAPCONF_RUN_ARGS...]
+       testbed/kind/run.sh [--local-images] --print-versions
        testbed/kind/run.sh -h | --help
 
 Creates (or reuses) a single-node kind cluster from testbed/kind/cluster.yaml, installs
@@ -30,8 +30,28 @@ Network: registry images, GitHub (sources of the pinned kubernetes-csi releases)
 only if the node image is not published, dl.k8s.io.
 
 Options:
+  --local-images    build everything here instead of pulling it (also KIND_LOCAL_IMAGES=1):
+                    see "Local images" below
   --print-versions  print the resolved versions and paths, touch nothing, exit 0
   -h, --help        this text
+
+Local images (for machines that reach no registry and no GitHub, only Debian's packages,
+the Go module proxy and PyPI):
+  - starts a private dockerd (testbed/kind/local/dockerd.sh: its own data root, socket
+    and runtime wrapper, no host iptables) unless LOCAL_DOCKERD=0 (then DOCKER_HOST's
+    engine is used), and stops it at the end unless KEEP_CLUSTER=1;
+  - builds kind, kubeadm, kubectl and etcd from testbed/modules/{kind,kubernetes-kind,etcd}
+    and the testbed's own binaries (python -m snapconf_testbed.kind binaries), and
+    single-layer images of them (... images);
+  - builds kind's base image from Debian's packages with mmdebstrap (build-base.sh) and
+    the node image from it (build-node.sh), each only when missing or out of date;
+  - creates the cluster from testbed/kind/cluster-local.yaml (no kube-proxy, no CoreDNS,
+    a bridge CNI), loads the CSI images (kind load image-archive), installs the snapshot
+    CRDs of the pinned client module, the snapshot-controller and the testbed's own
+    hostpath driver with the csi-provisioner, csi-snapshotter and csi-resizer of the
+    pinned modules (python -m snapconf_testbed.kind manifests);
+  - needs: docker.io (dockerd, docker), mmdebstrap, jq, go, root, and a Python with the
+    workshop installed (SNAPCONF_PYTHON, default python3), snapconf on PATH.
 
 Environment:
   KIND_CLUSTER_NAME  cluster name (default: snapconf); an existing cluster is reused
@@ -43,11 +63,17 @@ Environment:
   SNAPSHOTTER_SRC    use this external-snapshotter checkout (at the pinned tag)
                      instead of cloning
   WAIT_TIMEOUT       timeout of each readiness wait (default: 300s)
+  KIND_LOCAL_IMAGES=1  as --local-images
+  LOCAL_DOCKERD=0    with --local-images: use DOCKER_HOST's engine, start none
+  SNAPCONF_PYTHON    with --local-images: the Python that runs snapconf_testbed.kind
+  KIND_IMAGE_DIR     with --local-images: where the image archives go (default:
+                     ${XDG_CACHE_HOME:-~/.cache}/snapconf/kind-images)
 
 Examples:
   testbed/kind/run.sh                            # every default area
   testbed/kind/run.sh --area restore -n 2        # extra snapconf run arguments
   KEEP_CLUSTER=1 testbed/kind/run.sh -- -k clone # pytest arguments after --
+  testbed/kind/run.sh --local-images -n 2        # everything built on this machine
 EOF
 }
 
@@ -62,6 +88,7 @@ DRIVER_NAME=hostpath.csi.k8s.io
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 CLUSTER_CONFIG=$SCRIPT_DIR/cluster.yaml
+LOCAL_DIR=$SCRIPT_DIR/local
 KUBERNETES_GOMOD=$REPO_ROOT/testbed/modules/kubernetes/go.mod
 SNAPSHOTTER_GOMOD=$REPO_ROOT/testbed/modules/external-snapshotter/go.mod
 
@@ -70,6 +97,13 @@ KEEP_CLUSTER=${KEEP_CLUSTER:-0}
 HOSTPATH_VERSION=${HOSTPATH_VERSION:-$HOSTPATH_VERSION_PIN}
 KUBECONFIG_PATH=${KIND_KUBECONFIG:-${XDG_CACHE_HOME:-$HOME/.cache}/snapconf/kind-$CLUSTER_NAME.kubeconfig}
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-300s}
+LOCAL_IMAGES=${KIND_LOCAL_IMAGES:-0}
+LOCAL_DOCKERD=${LOCAL_DOCKERD:-1}
+PYTHON=${SNAPCONF_PYTHON:-python3}
+IMAGE_DIR=${KIND_IMAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/snapconf/kind-images}
+# kind's base image as build-base.sh makes it (kind version and Debian suite)
+BASE_IMAGE_REPO=localhost/snapconf/kind-base
+DOCKERD_STARTED=0
 REPORT_DIR=reports
 DIAG_DIR=$REPO_ROOT/$REPORT_DIR/kind-$CLUSTER_NAME-diagnostics
 
@@ -115,6 +149,7 @@ resolve_versions() {
 }
 
 print_versions() {
+	printf 'mode=%s\n' "$( ((LOCAL_IMAGES)) && echo local-images || echo registry)"
 	printf 'kubernetes=%s\n' "$KUBERNETES_VERSION"
 	printf 'node_image=%s\n' "$NODE_IMAGE"
 	printf 'external_snapshotter=%s\n' "$SNAPSHOTTER_VERSION"
@@ -125,11 +160,22 @@ print_versions() {
 }
 
 require_tools() {
-	local tool missing=()
-	for tool in docker kind kubectl git curl snapconf; do
+	local tool missing=() tools=(docker kind kubectl git curl snapconf)
+	if ((LOCAL_IMAGES)); then
+		# kind and kubectl are built here; git and curl are not used
+		command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
+		tools=(docker go jq snapconf "$PYTHON")
+		((LOCAL_DOCKERD)) && tools+=(dockerd)
+	fi
+	for tool in "${tools[@]}"; do
 		command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 	done
 	((${#missing[@]} == 0)) || die "not on PATH: ${missing[*]} (see --help)"
+	if ((LOCAL_IMAGES)); then
+		"$PYTHON" -c 'import snapconf_testbed.kind' 2>/dev/null ||
+			die "$PYTHON cannot import snapconf_testbed.kind (pip install -e ./workshop, or set SNAPCONF_PYTHON)"
+		((LOCAL_DOCKERD)) && return 0
+	fi
 	docker info >/dev/null 2>&1 || die "docker is installed but its engine does not answer (docker info)"
 }
 
@@ -152,6 +198,10 @@ cluster_exists() {
 # Use the published node image, or build it from the Kubernetes release when the
 # registry has no image of that tag.
 ensure_node_image() {
+	if ((LOCAL_IMAGES)); then
+		build_local_node_image
+		return
+	fi
 	if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
 		return
 	fi
@@ -219,6 +269,11 @@ cleanup() {
 				log "warning: could not delete cluster $CLUSTER_NAME"
 			rm -f "$KUBECONFIG_PATH"
 		fi
+	fi
+	if ((DOCKERD_STARTED)) && [[ $KEEP_CLUSTER != 1 ]]; then
+		"$LOCAL_DIR/dockerd.sh" stop || log "warning: could not stop the private dockerd"
+	elif ((DOCKERD_STARTED)); then
+		log "keeping the private dockerd; stop it with: $LOCAL_DIR/dockerd.sh stop"
 	fi
 	if [[ -n $WORK_DIR ]]; then
 		rm -rf "$WORK_DIR"
@@ -340,7 +395,146 @@ install_classes() {
 	check_binding_mode csi-hostpath-sc-wffc WaitForFirstConsumer
 }
 
+# --- local images -------------------------------------------------------------------
+
+# The private engine, unless the caller brings one.
+start_local_dockerd() {
+	((LOCAL_DOCKERD)) || return 0
+	"$LOCAL_DIR/dockerd.sh" start
+	DOCKERD_STARTED=1
+	eval "$("$LOCAL_DIR/dockerd.sh" env)"
+	export DOCKER_HOST
+}
+
+# BINS[name]=path of every binary, built when missing; kind and kubectl go on PATH.
+declare -A BINS=()
+build_local_binaries() {
+	local line
+	log "building (or finding) the binaries"
+	while IFS= read -r line; do
+		BINS[${line%%=*}]=${line#*=}
+	done < <("$PYTHON" -m snapconf_testbed.kind binaries)
+	[[ -n ${BINS[kind]:-} && -n ${BINS[kubectl]:-} && -n ${BINS[kubeadm]:-} ]] ||
+		die "python -m snapconf_testbed.kind binaries named no kind, kubectl or kubeadm"
+	PATH=$(dirname "${BINS[kind]}"):$(dirname "${BINS[kubectl]}"):$PATH
+	export PATH
+}
+
+# MODULE_PATHS[name]=path (kind's module, the snapshot CRDs).
+declare -A MODULE_PATHS=()
+resolve_module_paths() {
+	local line
+	while IFS= read -r line; do
+		MODULE_PATHS[${line%%=*}]=${line#*=}
+	done < <("$PYTHON" -m snapconf_testbed.kind paths)
+}
+
+build_local_images() {
+	log "writing the image archives into $IMAGE_DIR"
+	mkdir -p "$IMAGE_DIR"
+	"$PYTHON" -m snapconf_testbed.kind images "$IMAGE_DIR" >"$WORK_DIR/images.tsv"
+	sed 's/^/  /' "$WORK_DIR/images.tsv" >&2
+}
+
+pause_image() {
+	awk -F '\t' '$1 == "node" && $2 ~ /\/pause:/ { print $2; exit }' "$WORK_DIR/images.tsv"
+}
+
+# The node image is rebuilt when its inputs change: a key over the base image, the
+# node binaries and the archives it carries, kept as the image label snapconf.node-key.
+node_key() {
+	{
+		docker image inspect --format '{{.Id}}' "$BASE_IMAGE"
+		sha256sum "${BINS[kubeadm]}" "${BINS[kubelet]}" "${BINS[kubectl]}" | cut -d' ' -f1
+		awk -F '\t' '$1 == "node" { print $3 }' "$WORK_DIR/images.tsv" | xargs sha256sum | cut -d' ' -f1
+		sha256sum "$LOCAL_DIR/build-node.sh" | cut -d' ' -f1
+	} | sha256sum | cut -c1-16
+}
+
+build_local_node_image() {
+	local kind_version started key have bin_dir
+	kind_version=$(gomod_version "$REPO_ROOT/testbed/modules/kind/go.mod" sigs.k8s.io/kind)
+	# tagged by the content of the scripts that make it
+	BASE_IMAGE=$BASE_IMAGE_REPO:$kind_version-bookworm-$(cat "$LOCAL_DIR/base-customize.sh" "$LOCAL_DIR/build-base.sh" | sha256sum | cut -c1-8)
+	if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+		command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
+		log "building the base image $BASE_IMAGE (mmdebstrap, Debian bookworm)"
+		started=$SECONDS
+		SNAPCONF_PAUSE_IMAGE=$(pause_image) \
+			"$LOCAL_DIR/build-base.sh" "${MODULE_PATHS[kind_module]}" "$BASE_IMAGE"
+		log "base image built in $((SECONDS - started))s"
+	fi
+	key=$(node_key)
+	have=$(docker image inspect --format '{{index .Config.Labels "snapconf.node-key"}}' "$NODE_IMAGE" 2>/dev/null || true)
+	if [[ $have == "$key" ]]; then
+		log "node image $NODE_IMAGE is up to date ($key)"
+		return
+	fi
+	log "building the node image $NODE_IMAGE ($key)"
+	started=$SECONDS
+	bin_dir=$WORK_DIR/node-bin
+	mkdir -p "$bin_dir"
+	ln -sf "${BINS[kubeadm]}" "$bin_dir/kubeadm"
+	ln -sf "${BINS[kubelet]}" "$bin_dir/kubelet"
+	ln -sf "${BINS[kubectl]}" "$bin_dir/kubectl"
+	NODE_KEY=$key "$LOCAL_DIR/build-node.sh" "$BASE_IMAGE" "$NODE_IMAGE" "$KUBERNETES_VERSION" \
+		"$bin_dir" "$WORK_DIR/images.tsv"
+	log "node image built in $((SECONDS - started))s"
+}
+
+load_local_images() {
+	local where name path
+	while IFS=$'\t' read -r where name path; do
+		[[ $where == load ]] || continue
+		log "loading $name"
+		kind load image-archive "$path" --name "$CLUSTER_NAME"
+	done <"$WORK_DIR/images.tsv"
+}
+
+install_local_snapshotter() {
+	log "installing snapshot CRDs and snapshot-controller $SNAPSHOTTER_VERSION (local images)"
+	kubectl apply --server-side --force-conflicts -k "${MODULE_PATHS[snapshot_crds]}"
+	# the group CRDs too: the controller and csi-snapshotter look for them once, at start
+	kubectl wait --for=condition=Established --timeout="$WAIT_TIMEOUT" \
+		crd/volumesnapshotclasses.snapshot.storage.k8s.io \
+		crd/volumesnapshotcontents.snapshot.storage.k8s.io \
+		crd/volumesnapshots.snapshot.storage.k8s.io \
+		crd/volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshots.groupsnapshot.storage.k8s.io
+	kubectl apply --server-side --force-conflicts -f "$WORK_DIR/manifests/snapshot-controller.yaml"
+	kubectl -n kube-system wait --for=condition=Available --timeout="$WAIT_TIMEOUT" \
+		deployment/snapshot-controller
+}
+
+install_local_hostpath() {
+	log "deploying the testbed's hostpath driver with the pinned sidecars (local images)"
+	kubectl apply --server-side --force-conflicts -f "$WORK_DIR/manifests/csi-hostpath.yaml"
+	kubectl wait --for=create --timeout="$WAIT_TIMEOUT" "csidriver/$DRIVER_NAME"
+	kubectl -n default wait --for=jsonpath='{.status.readyReplicas}'=1 \
+		--timeout="$WAIT_TIMEOUT" statefulset/csi-hostpathplugin
+	kubectl -n default wait --for=condition=Ready --timeout="$WAIT_TIMEOUT" \
+		pod -l app.kubernetes.io/name=csi-hostpathplugin
+	wait_driver_registered
+}
+
+prepare_local() {
+	start_local_dockerd
+	build_local_binaries
+	resolve_module_paths
+	build_local_images
+	"$PYTHON" -m snapconf_testbed.kind manifests "$WORK_DIR/manifests" >/dev/null
+}
+
 main() {
+	if [[ ${1:-} == --local-images ]]; then
+		LOCAL_IMAGES=1
+		shift
+	fi
+	[[ $LOCAL_IMAGES == 1 ]] || LOCAL_IMAGES=0
+	if ((LOCAL_IMAGES)); then
+		CLUSTER_CONFIG=$SCRIPT_DIR/cluster-local.yaml
+	fi
 	case ${1:-} in
 	-h | --help)
 		usage
@@ -362,9 +556,17 @@ main() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	WORK_DIR=$(mktemp -d)
-	start_cluster
-	install_snapshotter
-	install_hostpath
+	if ((LOCAL_IMAGES)); then
+		prepare_local
+		start_cluster
+		load_local_images
+		install_local_snapshotter
+		install_local_hostpath
+	else
+		start_cluster
+		install_snapshotter
+		install_hostpath
+	fi
 	install_classes
 
 	cd "$REPO_ROOT"

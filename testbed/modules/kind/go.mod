@@ -1,0 +1,24 @@
+// Pins sigs.k8s.io/kind for testbed/kind/run.sh --local-images: the kind CLI built
+// from the Go module proxy (no GitHub download), the same version the nightly
+// workflow downloads (KIND_VERSION in .github/workflows/nightly.yml; a unit test
+// holds them equal). The base image sources (images/base) come from this module too.
+module snapconf.local/testbed/kind
+
+go 1.26.0
+
+require sigs.k8s.io/kind v0.33.0
+
+require (
+	al.essio.dev/pkg/shellescape v1.5.1 // indirect
+	github.com/BurntSushi/toml v1.4.0 // indirect
+	github.com/evanphx/json-patch/v5 v5.6.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/pelletier/go-toml v1.9.5 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/spf13/cobra v1.8.0 // indirect
+	github.com/spf13/pflag v1.0.5 // indirect
+	go.yaml.in/yaml/v3 v3.0.4 // indirect
+	golang.org/x/sys v0.6.0 // indirect
+	sigs.k8s.io/yaml v1.4.0 // indirect
+)
