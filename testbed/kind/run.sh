@@ -361,6 +361,12 @@ install_hostpath() {
 	log "deploying csi-driver-host-path $HOSTPATH_VERSION from ${deploy_dir#"$src"/}"
 	# The snapshot CRDs are ours (the pinned version), not the deploy script's.
 	INSTALL_CRD=false bash "$deploy_dir/deploy.sh"
+	wait_hostpath_ready
+}
+
+# wait_hostpath_ready: the CSIDriver object, the plugin's StatefulSet and pod, the kubelet's
+# registration: what either deploy (upstream's or the local one) must reach before a run.
+wait_hostpath_ready() {
 	kubectl wait --for=create --timeout="$WAIT_TIMEOUT" "csidriver/$DRIVER_NAME"
 	kubectl -n default wait --for=jsonpath='{.status.readyReplicas}'=1 \
 		--timeout="$WAIT_TIMEOUT" statefulset/csi-hostpathplugin
@@ -510,12 +516,7 @@ install_local_snapshotter() {
 install_local_hostpath() {
 	log "deploying the testbed's hostpath driver with the pinned sidecars (local images)"
 	kubectl apply --server-side --force-conflicts -f "$WORK_DIR/manifests/csi-hostpath.yaml"
-	kubectl wait --for=create --timeout="$WAIT_TIMEOUT" "csidriver/$DRIVER_NAME"
-	kubectl -n default wait --for=jsonpath='{.status.readyReplicas}'=1 \
-		--timeout="$WAIT_TIMEOUT" statefulset/csi-hostpathplugin
-	kubectl -n default wait --for=condition=Ready --timeout="$WAIT_TIMEOUT" \
-		pod -l app.kubernetes.io/name=csi-hostpathplugin
-	wait_driver_registered
+	wait_hostpath_ready
 }
 
 prepare_local() {
