@@ -201,25 +201,32 @@ def test_the_typed_accessors_stand_on_kube_alone() -> None:
 LAZY = {CORE / "cli.py", CORE / "runner.py"}
 
 
-@pytest.mark.parametrize(
-    "path", sorted(set(CORE.rglob("*.py")) - SEAMS), ids=lambda p: str(p.relative_to(REPO))
-)
-def test_the_core_imports_at_the_top_but_where_a_command_stays_fast(path: Path) -> None:
-    """An import inside a function is in ``cli`` or ``runner``, under a comment saying why."""
+def imports_inside_functions(path: Path) -> list[tuple[str, str]]:
+    """Each import inside a function: ``file:line`` and the three lines above its block."""
     lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
     for fn in ast.walk(ast.parse("\n".join(lines))):
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for node in ast.walk(fn):
             if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
-            where = f"{path.relative_to(REPO)}:{node.lineno}"
-            assert path in LAZY, f"{where}: import at the top of the module"
             first = node.lineno - 1
             while first > 0 and lines[first - 1].strip().startswith(("from ", "import ")):
                 first -= 1  # a block of imports shares one comment
             comment = "\n".join(lines[max(first - 3, 0) : first])
-            assert "not at the top" in comment, f"{where}: say why it is not at the top"
+            found.append((f"{path.relative_to(REPO)}:{node.lineno}", comment))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", sorted(set(CORE.rglob("*.py")) - SEAMS), ids=lambda p: str(p.relative_to(REPO))
+)
+def test_the_core_imports_at_the_top_but_where_a_command_stays_fast(path: Path) -> None:
+    """An import inside a function is in ``cli`` or ``runner``, under a comment saying why."""
+    for where, comment in imports_inside_functions(path):
+        assert path in LAZY, f"{where}: import at the top of the module"
+        assert "not at the top" in comment, f"{where}: say why it is not at the top"
 
 
 @pytest.mark.parametrize(
@@ -229,16 +236,5 @@ def test_the_core_imports_at_the_top_but_where_a_command_stays_fast(path: Path) 
 )
 def test_the_extra_and_the_benchmarks_say_why_an_import_is_not_at_the_top(path: Path) -> None:
     """An import inside a function keeps an entry point light, breaks a cycle or is patched."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for fn in ast.walk(ast.parse("\n".join(lines))):
-        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        for node in ast.walk(fn):
-            if not isinstance(node, ast.Import | ast.ImportFrom):
-                continue
-            first = node.lineno - 1
-            while first > 0 and lines[first - 1].strip().startswith(("from ", "import ")):
-                first -= 1  # a block of imports shares one comment
-            comment = "\n".join(lines[max(first - 3, 0) : first])
-            where = f"{path.relative_to(REPO)}:{node.lineno}"
-            assert "not at the top" in comment, f"{where}: import at the top, or say why not"
+    for where, comment in imports_inside_functions(path):
+        assert "not at the top" in comment, f"{where}: import at the top, or say why not"
